@@ -6,8 +6,35 @@ visible el bloqueo y las comprobaciones de los ejercicios.
 
 import logging
 
+from .background import BackgroundEchoServer, BackgroundServer, LoopThread, stop_all
+from .echo import EchoServer, format_address
+from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
+from .options import EchoOptions
+from .stats import EchoStats
+from .threaded import ThreadedEchoServer
+from .timeline import COROUTINE, PROCESS, THREAD, Span, Timeline, compare
+
 # Una biblioteca no decide dónde se imprimen sus mensajes: sin este manejador,
 # logging mostraría los avisos en la celda que se esté ejecutando en ese momento.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__: list[str] = []
+__all__ = [
+    "COROUTINE",
+    "DEFAULT_THRESHOLD",
+    "PROCESS",
+    "THREAD",
+    "BackgroundEchoServer",
+    "BackgroundServer",
+    "EchoOptions",
+    "EchoServer",
+    "EchoStats",
+    "LagMonitor",
+    "LoopThread",
+    "Span",
+    "ThreadedEchoServer",
+    "Timeline",
+    "compare",
+    "format_address",
+    "format_duration",
+    "stop_all",
+]

@@ -1,0 +1,70 @@
+"""Órdenes de terminal del curso: `python -m asyncio_avanzado eco`."""
+
+import argparse
+import asyncio
+import errno
+import logging
+import sys
+
+from .echo import EchoServer
+
+__all__ = ["main"]
+
+DEFAULT_PORT = 8888
+"""El puerto que usan los ejemplos del guion original del curso."""
+
+
+async def serve_forever(host: str, port: int, delay: float) -> None:
+    """Sirve eco en `host:port` hasta que se cancele."""
+    async with EchoServer(host, port, delay=delay):
+        print("Pulsa Ctrl-C para detenerlo.", flush=True)
+        await asyncio.Event().wait()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Devuelve el analizador de argumentos de la orden."""
+    parser = argparse.ArgumentParser(
+        prog="python -m asyncio_avanzado",
+        description="Herramientas de terminal del curso «Tópicos avanzados de asyncio».",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="orden")
+    eco = commands.add_parser("eco", help="servidor de eco TCP (devuelve cada byte que recibe)")
+    eco.add_argument("--host", default="127.0.0.1", help="dirección (por defecto: 127.0.0.1)")
+    eco.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"puerto (por defecto: {DEFAULT_PORT})"
+    )
+    eco.add_argument(
+        "--retardo",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="segundos de espera antes de cada respuesta (por defecto: 0)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Punto de entrada; devuelve el código de salida."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout
+    )
+    try:
+        asyncio.run(serve_forever(args.host, args.port, args.retardo))
+    except KeyboardInterrupt:
+        print("\nServidor detenido.")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"error: el puerto {args.port} ya está en uso en {args.host}. "
+                "¿Hay otro servidor de eco abierto? Ciérralo o usa --port con otro número.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"error: no se pudo abrir {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
