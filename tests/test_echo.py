@@ -55,9 +55,11 @@ def test_delay_lets_clients_overlap():
             async with asyncio.TaskGroup() as tg:
                 for _ in range(10):
                     tg.create_task(one(server.address))
-            return single, loop.time() - start
 
-    single, ten = asyncio.run(main())
+            return single, loop.time() - start, server.stats.peak_active
+
+    single, ten, peak = asyncio.run(main())
+    assert peak == 10
     # Secuenciales serían 10 veces más; margen amplio para una máquina ruidosa.
     assert ten < 4 * single
 

@@ -8,6 +8,7 @@ import logging
 
 from .background import BackgroundEchoServer, BackgroundServer, LoopThread, stop_all
 from .echo import EchoServer, format_address
+from .exercises import check, show_solution
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
 from .options import EchoOptions
 from .stats import EchoStats
@@ -33,8 +34,10 @@ __all__ = [
     "Span",
     "ThreadedEchoServer",
     "Timeline",
+    "check",
     "compare",
     "format_address",
     "format_duration",
+    "show_solution",
     "stop_all",
 ]

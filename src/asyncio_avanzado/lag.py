@@ -68,6 +68,9 @@ class LagMonitor:
         self._due = None
         self.origin = time.perf_counter()
         self._task = asyncio.get_running_loop().create_task(self._beat(), name="LagMonitor")
+        # Cedemos una vez para que el latido quede armado antes del código medido: si ese
+        # código bloquea sin ceder nunca, el bloqueo se anota igualmente al parar.
+        await asyncio.sleep(0)
 
     async def stop(self) -> None:
         """Detiene el latido y espera a que su tarea termine; llamarlo otra vez no hace nada.

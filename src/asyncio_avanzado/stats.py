@@ -14,6 +14,8 @@ class EchoStats:
     """Conexiones aceptadas desde que arrancó."""
     active: int = 0
     """Conexiones abiertas ahora mismo."""
+    peak_active: int = 0
+    """Máximo de conexiones abiertas a la vez: mide la concurrencia de los clientes."""
     rejected: int = 0
     """Conexiones cerradas nada más llegar por superar el límite."""
     bytes_received: int = 0
@@ -35,7 +37,10 @@ class StatsCounter:
     def add(self, field: str, amount: int = 1) -> None:
         """Suma `amount` al contador `field`."""
         with self._lock:
-            self._values[field] += amount
+            values = self._values
+            values[field] += amount
+            if field == "active" and values["active"] > values["peak_active"]:
+                values["peak_active"] = values["active"]
 
     def snapshot(self) -> EchoStats:
         """Devuelve una copia inmutable de los contadores."""
