@@ -6,7 +6,13 @@ visible el bloqueo y las comprobaciones de los ejercicios.
 
 import logging
 
-from .background import BackgroundEchoServer, BackgroundServer, LoopThread, stop_all
+from .background import (
+    BackgroundEchoServer,
+    BackgroundServer,
+    LoopThread,
+    running_servers,
+    stop_all,
+)
 from .echo import EchoServer, format_address
 from .exercises import check, show_solution
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
@@ -38,6 +44,7 @@ __all__ = [
     "compare",
     "format_address",
     "format_duration",
+    "running_servers",
     "show_solution",
     "stop_all",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Self, TypeVar
 from .echo import EchoServer
 from .stats import EchoStats
 
-__all__ = ["BackgroundServer", "BackgroundEchoServer", "LoopThread", "stop_all"]
+__all__ = ["BackgroundServer", "BackgroundEchoServer", "LoopThread", "running_servers", "stop_all"]
 
 T = TypeVar("T")
 
@@ -52,13 +52,18 @@ def unregister(server: Stoppable) -> None:
         _running.discard(server)
 
 
-def stop_all() -> int:
-    """Detiene todos los servidores de fondo que sigan en marcha; devuelve cuántos eran."""
+def stop_all() -> None:
+    """Detiene todos los servidores de fondo que sigan en marcha."""
     with _running_lock:
         servers = list(_running)
     for server in servers:
         server.stop()
-    return len(servers)
+
+
+def running_servers() -> list[Stoppable]:
+    """Devuelve los servidores de fondo que siguen en marcha."""
+    with _running_lock:
+        return list(_running)
 
 
 atexit.register(stop_all)
