@@ -388,6 +388,12 @@ def report(results: dict[str, list[Measurement]]) -> None:
     if base is None or not helpers:
         print("Veredicto: hace falta «base» y algún servidor del curso para comparar.")
         return
+    if base[2] and all(rows[name][2] is not None for name in helpers):
+        costs = ", ".join(f"{name} {rows[name][2] / base[2]:.2f}×" for name in helpers)
+        print(
+            f"CPU del servidor por mensaje respecto a base: {costs} "
+            "(más estable que mensajes/s si la máquina está cargada)."
+        )
     verdicts = [f"{name} {rows[name][0] / base[0]:.2f}×" for name in helpers]
     ok = all(rows[name][0] / base[0] >= THRESHOLD for name in helpers)
     limit = _percent(1 - THRESHOLD)
