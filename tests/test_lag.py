@@ -46,6 +46,18 @@ def test_block_at_the_very_end_is_recorded():
     assert len(lag.stalls()) == 1
 
 
+def test_block_that_never_yields_is_recorded():
+    """Un bloque que bloquea sin ceder ni una vez (un error típico de ejercicio) también cuenta."""
+
+    async def main():
+        async with LagMonitor() as lag:
+            time.sleep(0.3)
+        return lag
+
+    lag = run(main())
+    assert lag.max_lag >= 0.25
+
+
 def test_async_sleep_alone_has_small_lag():
     async def main():
         async with LagMonitor() as lag:
