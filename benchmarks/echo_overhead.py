@@ -212,8 +212,8 @@ def stop_server_process(
         running.discard(proc)
 
 
-def _process_cpu_seconds(pid: int) -> float | None:
-    """Devuelve los segundos de CPU (usuario + sistema) del proceso `pid`, o None si el
+def _process_cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """Devuelve los segundos de CPU (de usuario, totales) del proceso `pid`, o None si el
     sistema no tiene /proc."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -221,7 +221,9 @@ def _process_cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     # Tras el nombre vienen el estado (campo 3) y, en las posiciones 14 y 15, utime y stime.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]), int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, (user + system) / tick
 
 
 # -- generador de carga ----------------------------------------------------------------------
@@ -236,15 +238,19 @@ class Measurement:
     """MiB/s devueltos por el servidor (en un solo sentido)."""
     server_cpu: float | None
     """Fracción de una CPU que usó el servidor (None si no se pudo medir)."""
+    server_user: float | None
+    """Fracción de una CPU que usó el servidor en modo usuario, es decir, en Python: el
+    trabajo del núcleo en la red local se apunta a un proceso u otro según el momento."""
     client_cpu: float
     """Fracción de una CPU que usó el generador de carga."""
 
     @property
     def server_us_per_message(self) -> float | None:
-        """Microsegundos de CPU del servidor por mensaje devuelto (None si no se midió)."""
-        if self.server_cpu is None or not self.messages_per_s:
+        """Microsegundos de CPU de usuario del servidor por mensaje devuelto (None si no se
+        midió)."""
+        if self.server_user is None or not self.messages_per_s:
             return None
-        return self.server_cpu / self.messages_per_s * 1e6
+        return self.server_user / self.messages_per_s * 1e6
 
 
 async def run_load(
@@ -297,8 +303,12 @@ async def run_load(
         await asyncio.gather(*tasks, return_exceptions=True)
     elapsed = wall1 - wall0
     rate = (count1 - count0) / elapsed
-    server_cpu = None if server0 is None or server1 is None else (server1 - server0) / elapsed
-    return Measurement(rate, rate * size / 2**20, server_cpu, (cpu1 - cpu0) / elapsed)
+    if server0 is None or server1 is None:
+        server_user = server_cpu = None
+    else:
+        server_user = (server1[0] - server0[0]) / elapsed
+        server_cpu = (server1[1] - server0[1]) / elapsed
+    return Measurement(rate, rate * size / 2**20, server_cpu, server_user, (cpu1 - cpu0) / elapsed)
 
 
 async def measure_all(
@@ -359,7 +369,7 @@ def report(results: dict[str, list[Measurement]]) -> None:
     print()
     print(
         f"{'servidor':<22} {'mensajes/s':>11} {'MiB/s':>7} {'× base':>7} "
-        f"{'µs CPU/msj':>11} {'× base':>7} {'CPU serv.':>10} {'CPU cliente':>12}"
+        f"{'µs usu/msj':>11} {'× base':>7} {'CPU serv.':>10} {'CPU cliente':>12}"
     )
     print("-" * 93)
     for name, (rate, mib, us, server_cpu, client_cpu) in rows.items():
@@ -371,8 +381,8 @@ def report(results: dict[str, list[Measurement]]) -> None:
             f"{_percent(server_cpu):>10} {_percent(client_cpu):>12}"
         )
     print(
-        "(medianas; MiB/s devueltos en un sentido; «µs CPU/msj»: CPU que gasta el servidor "
-        "por mensaje; CPU en % de un núcleo)"
+        "(medianas; MiB/s devueltos en un sentido; «µs usu/msj»: CPU de usuario (Python) que "
+        "gasta el servidor por mensaje; CPU en % de un núcleo)"
     )
 
     busiest_client = max(row[4] for row in rows.values())
@@ -381,7 +391,7 @@ def report(results: dict[str, list[Measurement]]) -> None:
             "Aviso: el generador de carga es un solo proceso y llegó al "
             f"{_percent(busiest_client)} de un núcleo: puede ser él el límite y atenuar "
             "las diferencias en mensajes/s; "
-            "la columna «µs CPU/msj» no depende de eso."
+            "la columna «µs usu/msj» no depende de eso."
         )
 
     helpers = [name for name in ("EchoServer", "BackgroundEchoServer") if name in rows]
@@ -391,7 +401,7 @@ def report(results: dict[str, list[Measurement]]) -> None:
     if base[2] and all(rows[name][2] is not None for name in helpers):
         costs = ", ".join(f"{name} {rows[name][2] / base[2]:.2f}×" for name in helpers)
         print(
-            f"CPU del servidor por mensaje respecto a base: {costs} "
+            f"CPU de usuario del servidor por mensaje respecto a base: {costs} "
             "(más estable que mensajes/s si la máquina está cargada)."
         )
     verdicts = [f"{name} {rows[name][0] / base[0]:.2f}×" for name in helpers]
