@@ -53,8 +53,10 @@ async def _check_consultar(candidate: Any) -> None:
         peak = server.stats.peak_active
     if peak < CLIENTS:
         raise Failure(
-            f"lanzamos {CLIENTS} consultas a la vez, pero el máximo de conexiones abiertas "
-            f"al mismo tiempo fue {peak}: las consultas no avanzaron en paralelo"
+            # Sin el número exacto: con consultas en fila, una puede cerrarse justo cuando
+            # llega la siguiente, y el pico sale 1 o 2 según el reparto de la CPU.
+            f"lanzamos {CLIENTS} consultas a la vez, pero el servidor nunca tuvo las {CLIENTS} "
+            "conexiones abiertas al mismo tiempo: las consultas no avanzaron en paralelo"
         )
 
 
