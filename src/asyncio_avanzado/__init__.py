@@ -13,6 +13,7 @@ from .background import (
     running_servers,
     stop_all,
 )
+from .blocking import blocking_echo, recv_exactly
 from .echo import EchoServer, format_address
 from .exercises import check, show_solution
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
@@ -40,10 +41,12 @@ __all__ = [
     "Span",
     "ThreadedEchoServer",
     "Timeline",
+    "blocking_echo",
     "check",
     "compare",
     "format_address",
     "format_duration",
+    "recv_exactly",
     "running_servers",
     "show_solution",
     "stop_all",

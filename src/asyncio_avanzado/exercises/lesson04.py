@@ -22,6 +22,158 @@ def _messages(count: int) -> list[bytes]:
     return [f"mensaje {i} ".encode() * (1 + 4000 * (i == 1)) for i in range(count)]
 
 
+# -- servidores de las comprobaciones ---------------------------------------------------------
+
+
+class _CheckServer:
+    """Base de los servidores de estas comprobaciones: asyncio, 127.0.0.1, puerto libre.
+
+    Se ejecutan en su propio hilo con `BackgroundServer(servidor)`, para que un cliente
+    bloqueante no pueda congelarlos.
+    """
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._lock = threading.Lock()  # los contadores se leen desde el hilo del cuaderno
+
+    async def start(self) -> Self:
+        """Abre un puerto libre en 127.0.0.1; devuelve el propio servidor."""
+        self._server = await asyncio.start_server(self._run, "127.0.0.1", 0)
+        return self
+
+    async def stop(self) -> None:
+        """Cierra el puerto y corta las conexiones abiertas. Idempotente."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Devuelve la dirección real `(host, puerto)`."""
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} no está en marcha: llama antes a start()")
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return host, port
+
+    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await self._handle(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            # Sin propagar la cancelación: los streams de 3.11 imprimirían una traza.
+            pass
+        finally:
+            self._handlers.discard(task)
+            writer.transport.abort()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class InFlightEchoServer(_CheckServer):
+    """Eco con retardo que cuenta cuántas peticiones espera a la vez, sin carreras.
+
+    Una petición cuenta desde que llegan sus bytes hasta justo antes de responder, así que
+    el cliente solo puede empezar la siguiente cuando la anterior ya no cuenta. (Contar
+    conexiones abiertas no sirve: el servidor ve el cierre de una un instante después de
+    que el mismo hilo haya abierto la siguiente.)
+    """
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self._in_flight = 0
+        self._peak = 0
+        self._open = 0
+
+    @property
+    def peak(self) -> int:
+        """Devuelve el máximo de peticiones que llegaron a esperar respuesta a la vez."""
+        with self._lock:
+            return self._peak
+
+    @property
+    def open(self) -> int:
+        """Devuelve cuántas conexiones siguen abiertas."""
+        with self._lock:
+            return self._open
+
+    def _add(self, field: str, amount: int) -> None:
+        with self._lock:
+            setattr(self, field, getattr(self, field) + amount)
+            self._peak = max(self._peak, self._in_flight)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._add("_open", 1)
+        try:
+            while data := await reader.read(65536):
+                self._add("_in_flight", 1)
+                try:
+                    await asyncio.sleep(self.delay)
+                finally:
+                    self._add("_in_flight", -1)
+                writer.write(data)
+                await writer.drain()
+        finally:
+            self._add("_open", -1)
+
+
+class SilentServer(_CheckServer):
+    """Servidor que acepta, lee y nunca responde; anota quién cierra cada conexión.
+
+    Corta él mismo a los `hold` segundos, así que ningún cliente espera para siempre.
+    """
+
+    def __init__(self, hold: float) -> None:
+        super().__init__()
+        self.hold = hold
+        self._closed_by_client = 0
+        self._closed_by_server = 0
+
+    @property
+    def closed(self) -> tuple[int, int]:
+        """Devuelve cuántas conexiones cerró el cliente y cuántas cortó el servidor."""
+        with self._lock:
+            return self._closed_by_client, self._closed_by_server
+
+    def _count(self, by_client: bool) -> None:
+        with self._lock:
+            if by_client:
+                self._closed_by_client += 1
+            else:
+                self._closed_by_server += 1
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(self.hold):
+                while await reader.read(65536):
+                    pass  # leemos y callamos
+        except ConnectionError:
+            self._count(by_client=True)
+        except TimeoutError:
+            self._count(by_client=False)
+        else:
+            self._count(by_client=True)
+
+
+async def _wait_until(predicate: Any, timeout: float) -> bool:
+    """Espera, cediendo el bucle, a que `predicate()` se cumpla; devuelve si se cumplió."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    return bool(predicate())
+
+
 # -- 04.1: varias llamadas bloqueantes a la vez ----------------------------------------------
 
 CLIENTS = 4  # menos que los hilos del pool por defecto: min(32, núcleos + 4) >= 5
@@ -115,18 +267,28 @@ async def _sequential(
     return [await asyncio.to_thread(blocking_echo, direccion, mensaje) for mensaje in mensajes]
 
 
+async def _peak_with_limit(candidate: Any, messages: list[bytes], limit: int) -> int:
+    """Ejecuta al alumno con `limit`; devuelve el máximo de peticiones a la vez."""
+    server = InFlightEchoServer(delay=DELAY)
+    with BackgroundServer(server) as background:
+        got = await call_coroutine(candidate, background.address, messages, limit)
+        expect_equal(messages, got, f"ecos con limite={limit}, en el orden de los mensajes")
+        if not await _wait_until(lambda: server.open == 0, timeout=2.0):
+            raise Failure(
+                f"quedaron {server.open} conexiones abiertas: ¿usas blocking_echo, que "
+                "cierra su socket con with?"
+            )
+    return server.peak
+
+
 async def _check_ecos_limitados(candidate: Any) -> None:
     messages = _messages(JOBS)
     for limit in (2, 3):
-        with BackgroundEchoServer(delay=DELAY) as server:
-            got = await call_coroutine(candidate, server.address, messages, limit)
-            expect_equal(messages, got, f"ecos con limite={limit}, en el orden de los mensajes")
-            await wait_all_closed(server)
-            peak = server.stats.peak_active
+        peak = await _peak_with_limit(candidate, messages, limit)
         if peak != limit:
             more_or_less = "más" if peak > limit else "menos"
             raise Failure(
-                f"con limite={limit} y {JOBS} mensajes, el máximo de conexiones a la vez fue "
+                f"con limite={limit} y {JOBS} mensajes, el máximo de peticiones a la vez fue "
                 f"{peak}, {more_or_less} de las permitidas: se esperaban exactamente {limit} "
                 "(un pool con max_workers=limite las mantiene todas ocupadas)"
             )
@@ -150,80 +312,9 @@ HOLD = 1.5  # lo que el servidor mudo aguanta antes de cortar: 5 veces el plazo 
 DEADLINE = 0.3
 
 
-class SilentServer:
-    """Servidor que acepta, lee y nunca responde; anota quién cierra cada conexión.
-
-    Corta él mismo a los `hold` segundos, así que ningún cliente espera para siempre.
-    Se ejecuta en su propio hilo con `BackgroundServer(SilentServer(...))`.
-    """
-
-    def __init__(self, hold: float) -> None:
-        self.hold = hold
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-        self._lock = threading.Lock()
-        self._closed_by_client = 0
-        self._closed_by_server = 0
-
-    async def start(self) -> Self:
-        """Abre un puerto libre en 127.0.0.1; devuelve el propio servidor."""
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return self
-
-    async def stop(self) -> None:
-        """Cierra el puerto y corta las conexiones abiertas. Idempotente."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """Devuelve la dirección real `(host, puerto)`."""
-        if self._server is None:
-            raise RuntimeError("el servidor mudo no está en marcha: llama antes a start()")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return host, port
-
-    @property
-    def closed(self) -> tuple[int, int]:
-        """Devuelve cuántas conexiones cerró el cliente y cuántas cortó el servidor."""
-        with self._lock:
-            return self._closed_by_client, self._closed_by_server
-
-    def _count(self, by_client: bool) -> None:
-        with self._lock:
-            if by_client:
-                self._closed_by_client += 1
-            else:
-                self._closed_by_server += 1
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            async with asyncio.timeout(self.hold):
-                while await reader.read(65536):
-                    pass  # leemos y callamos
-            self._count(by_client=True)
-        except ConnectionError:
-            self._count(by_client=True)
-        except TimeoutError:
-            self._count(by_client=False)
-        except asyncio.CancelledError:
-            pass  # stop(): sin propagarlo, para que los streams de 3.11 no impriman nada
-        finally:
-            self._handlers.discard(task)
-            writer.transport.abort()
-
-
-async def eco_con_plazo(direccion: tuple[str, int], mensaje: bytes, plazo: float) -> bytes | None:
+async def eco_en_hilo_con_plazo(
+    direccion: tuple[str, int], mensaje: bytes, plazo: float
+) -> bytes | None:
     """Devuelve el eco de `mensaje`, o None si el servidor tarda más de `plazo` segundos."""
     try:
         # El plazo va en el propio socket: si vence, el hilo se rinde, cierra y termina.
@@ -258,14 +349,6 @@ async def _no_deadline(direccion: tuple[str, int], mensaje: bytes, plazo: float)
         return await asyncio.to_thread(blocking_echo, direccion, mensaje, None)
     except TimeoutError:
         return None
-
-
-async def _wait_until(predicate: Any, timeout: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate() and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-    return bool(predicate())
 
 
 async def _check_eco_con_plazo(candidate: Any) -> None:
@@ -311,9 +394,9 @@ register(
     Exercise(
         key="04.3",
         title="Un plazo que también detiene el hilo",
-        function_name="eco_con_plazo",
+        function_name="eco_en_hilo_con_plazo",
         checker=_check_eco_con_plazo,
-        solution=eco_con_plazo,
+        solution=eco_en_hilo_con_plazo,
         wrong=(_blocking_deadline, _asyncio_timeout_only, _no_deadline),
     )
 )
