@@ -103,4 +103,4 @@ def test_background_server_serves_blocking_clients():
 
 def test_address_before_start_is_explained():
     with pytest.raises(RuntimeError, match="no está en marcha"):
-        ChunkyServer().address
+        _ = ChunkyServer().address

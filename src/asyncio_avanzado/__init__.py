@@ -14,6 +14,7 @@ from .background import (
     stop_all,
 )
 from .blocking import blocking_echo, recv_exactly
+from .chunky import BackgroundChunkyServer, ChunkyServer
 from .echo import EchoServer, format_address
 from .exercises import check, show_solution
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
@@ -27,6 +28,8 @@ from .timeline import COROUTINE, PROCESS, THREAD, Span, Timeline, compare
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "BackgroundChunkyServer",
+    "ChunkyServer",
     "COROUTINE",
     "DEFAULT_THRESHOLD",
     "PROCESS",

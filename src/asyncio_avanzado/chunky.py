@@ -34,7 +34,7 @@ def shout(line: bytes) -> bytes:
 def split_pieces(data: bytes, pieces: int) -> list[bytes]:
     """Parte `data` en `pieces` trozos de tamaño parecido; devuelve los que no quedan vacíos."""
     cuts = [round(i * len(data) / pieces) for i in range(pieces + 1)]
-    return [data[a:b] for a, b in zip(cuts, cuts[1:]) if b > a]
+    return [data[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
 class ChunkyServer:

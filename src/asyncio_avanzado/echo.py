@@ -62,6 +62,10 @@ class EchoServer:
         if server is None:
             return
         server.close()
+        # Una conexión aceptada justo antes de close() tarda un par de vueltas del bucle en
+        # llegar a _handle; se las damos para que vea el servidor parado y se cierre.
+        for _ in range(5):
+            await asyncio.sleep(0)
         tasks = [*self._handlers, *([self._watchdog] if self._watchdog else [])]
         self._watchdog = None
         for task in tasks:
@@ -104,6 +108,9 @@ class EchoServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = format_address(writer.get_extra_info("peername"))
+        if self._server is None:
+            writer.transport.abort()  # llegó mientras stop() cerraba el servidor
+            return
         task = asyncio.current_task()
         assert task is not None and self._loop is not None
         if len(self._handlers) >= self.options.max_connections:
