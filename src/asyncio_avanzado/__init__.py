@@ -15,11 +15,12 @@ from .background import (
 )
 from .blocking import blocking_echo, recv_exactly
 from .chunky import BackgroundChunkyServer, ChunkyServer
-from .echo import EchoServer, format_address
+from .echo import EchoServer
 from .exercises import check, show_solution
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
 from .options import EchoOptions
 from .stats import EchoStats
+from .streamserver import StreamServer, format_address
 from .threaded import ThreadedEchoServer
 from .timeline import COROUTINE, PROCESS, THREAD, Span, Timeline, compare
 
@@ -42,6 +43,7 @@ __all__ = [
     "LagMonitor",
     "LoopThread",
     "Span",
+    "StreamServer",
     "ThreadedEchoServer",
     "Timeline",
     "blocking_echo",

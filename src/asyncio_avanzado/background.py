@@ -29,6 +29,8 @@ class AsyncServer(Protocol):
     async def stop(self) -> None: ...
     @property
     def address(self) -> tuple[str, int]: ...
+    @property
+    def stats(self) -> EchoStats: ...
 
 
 class Stoppable(Protocol):
@@ -168,8 +170,14 @@ class BackgroundServer:
         """Devuelve la dirección real `(host, puerto)` del servidor."""
         return self.server.address
 
+    @property
+    def stats(self) -> EchoStats:
+        """Devuelve los contadores de conexiones y bytes del servidor hasta este momento."""
+        return self.server.stats
+
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} de {self.server!r}>"
+        # <BackgroundEchoServer 127.0.0.1:PUERTO>: el nombre de fuera, la dirección de dentro.
+        return repr(self.server).replace(type(self.server).__name__, type(self).__name__, 1)
 
 
 class BackgroundEchoServer(BackgroundServer):
@@ -179,11 +187,3 @@ class BackgroundEchoServer(BackgroundServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
         super().__init__(EchoServer(host, port, **options))
-
-    @property
-    def stats(self) -> EchoStats:
-        """Devuelve los contadores de conexiones y bytes hasta este momento."""
-        return self.server.stats
-
-    def __repr__(self) -> str:
-        return repr(self.server).replace("EchoServer", type(self).__name__, 1)

@@ -7,9 +7,9 @@ import time
 from typing import Any, Self
 
 from .background import register, unregister
-from .echo import format_address
 from .options import EchoOptions
 from .stats import EchoStats, StatsCounter
+from .streamserver import CLIENT_GONE, format_address
 
 __all__ = ["ThreadedEchoServer"]
 
@@ -18,8 +18,6 @@ log = logging.getLogger("asyncio_avanzado.eco")
 # Cada llamada bloqueante despierta como mucho cada POLL segundos para ver si debe parar:
 # un hilo no se puede cancelar desde fuera, tiene que darse cuenta él solo.
 POLL = 0.1
-
-_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 class _Stopped(Exception):
@@ -147,7 +145,7 @@ class ThreadedEchoServer:
                     self._counter.add("bytes_sent", len(data))
                     total += len(data)
                 log.info("%s terminó: %d bytes devueltos", who, total)
-            except _CLIENT_GONE as exc:
+            except CLIENT_GONE as exc:
                 self._counter.add("resets")
                 log.info("%s cortó la conexión a medias (%s)", who, type(exc).__name__)
             except _Stopped:

@@ -3,10 +3,11 @@
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Self
+from typing import Any
 
 from ..background import BackgroundEchoServer, BackgroundServer
 from ..blocking import blocking_echo
+from ..streamserver import StreamServer
 from .core import Exercise, Failure, call_coroutine, expect_equal, register
 from .servers import wait_all_closed
 
@@ -25,7 +26,7 @@ def _messages(count: int) -> list[bytes]:
 # -- servidores de las comprobaciones ---------------------------------------------------------
 
 
-class _CheckServer:
+class _CheckServer(StreamServer):
     """Base de los servidores de estas comprobaciones: asyncio, 127.0.0.1, puerto libre.
 
     Se ejecutan en su propio hilo con `BackgroundServer(servidor)`, para que un cliente
@@ -33,50 +34,8 @@ class _CheckServer:
     """
 
     def __init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        super().__init__()
         self._lock = threading.Lock()  # los contadores se leen desde el hilo del cuaderno
-
-    async def start(self) -> Self:
-        """Abre un puerto libre en 127.0.0.1; devuelve el propio servidor."""
-        self._server = await asyncio.start_server(self._run, "127.0.0.1", 0)
-        return self
-
-    async def stop(self) -> None:
-        """Cierra el puerto y corta las conexiones abiertas. Idempotente."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """Devuelve la dirección real `(host, puerto)`."""
-        if self._server is None:
-            raise RuntimeError(f"{type(self).__name__} no está en marcha: llama antes a start()")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return host, port
-
-    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            await self._handle(reader, writer)
-        except (ConnectionError, asyncio.CancelledError):
-            # Sin propagar la cancelación: los streams de 3.11 imprimirían una traza.
-            pass
-        finally:
-            self._handlers.discard(task)
-            writer.transport.abort()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
 
 
 class InFlightEchoServer(_CheckServer):
@@ -112,7 +71,7 @@ class InFlightEchoServer(_CheckServer):
             setattr(self, field, getattr(self, field) + amount)
             self._peak = max(self._peak, self._in_flight)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
         self._add("_open", 1)
         try:
             while data := await reader.read(65536):
@@ -125,6 +84,7 @@ class InFlightEchoServer(_CheckServer):
                 await writer.drain()
         finally:
             self._add("_open", -1)
+        return 0
 
 
 class SilentServer(_CheckServer):
@@ -152,7 +112,7 @@ class SilentServer(_CheckServer):
             else:
                 self._closed_by_server += 1
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
         try:
             async with asyncio.timeout(self.hold):
                 while await reader.read(65536):
@@ -163,6 +123,7 @@ class SilentServer(_CheckServer):
             self._count(by_client=False)
         else:
             self._count(by_client=True)
+        return 0
 
 
 async def _wait_until(predicate: Any, timeout: float) -> bool:
