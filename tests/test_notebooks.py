@@ -61,6 +61,13 @@ def test_lesson_sections(path):
     assert "## Resumen" in text or "## Glosario" in text
 
 
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_links_to_lessons_exist(path):
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    for target in re.findall(r"\]\((\d\d-[^)#\s/]+\.ipynb)", text):
+        assert (path.parent / target).exists(), f"{path.name}: enlace roto a {target}"
+
+
 def test_navigation_is_up_to_date():
     result = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "navigation.py"), "--check"],
