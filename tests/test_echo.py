@@ -1,6 +1,7 @@
 """Pruebas del servidor de eco en el bucle de quien lo llama."""
 
 import asyncio
+import socket
 
 import pytest
 from echo_clients import many_clients
@@ -74,6 +75,30 @@ def test_stop_closes_clients_that_are_connected():
         return data
 
     assert asyncio.run(main()) == b""
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2])
+def test_stop_closes_connections_accepted_but_not_yet_handled(turns):
+    """Una conexión aceptada justo antes de stop(), sin manejador aún, tampoco queda abierta."""
+
+    async def main():
+        server = await EchoServer().start()
+        socks = [socket.create_connection(server.address, timeout=0.5) for _ in range(5)]
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        await server.stop()
+        closed = 0
+        for sock in socks:
+            with sock:
+                try:
+                    closed += sock.recv(1) == b""
+                except ConnectionResetError:
+                    closed += 1
+                except TimeoutError:
+                    pass  # el servidor dejó esta conexión abierta
+        return closed
+
+    assert asyncio.run(main()) == 5
 
 
 def test_start_needs_a_running_loop_and_address_needs_start():

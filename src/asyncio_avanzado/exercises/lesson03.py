@@ -386,25 +386,12 @@ def _release(sock: socket.socket) -> None:
         sock.close()
 
 
-async def _until_accepted(server: BackgroundEchoServer, n: int, timeout: float = 2.0) -> None:
-    """Espera a que `server` esté atendiendo `n` conexiones.
-
-    Si el alumno falla enseguida y detenemos el servidor con conexiones aceptadas cuyo
-    manejador aún no ha empezado, esas conexiones quedarían abiertas en el hilo del servidor.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while server.stats.connections < n and loop.time() < deadline:
-        await asyncio.sleep(0.01)
-
-
 async def _check_adoptar_socket(candidate: Any) -> None:
     messages = [b"hola", "¡Año nuevo, ñandú!".encode(), BIG]
     with BackgroundEchoServer(delay=0.3) as server:
         # Así nos lo daría una biblioteca: conectado y bloqueante.
         socks = [socket.create_connection(server.address) for _ in messages]
         try:
-            await _until_accepted(server, len(socks))
             results = await _run_together(
                 [call_coroutine(candidate, s, m) for s, m in zip(socks, messages, strict=True)]
             )
