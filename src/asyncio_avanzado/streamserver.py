@@ -6,7 +6,7 @@ from typing import Any, Self
 
 from .stats import EchoStats, StatsCounter
 
-__all__ = ["StreamServer", "format_address"]
+__all__ = ["ListeningServer", "StreamServer", "format_address"]
 
 log = logging.getLogger("asyncio_avanzado.eco")
 
@@ -22,7 +22,39 @@ def format_address(address: Any) -> str:
     return str(address)
 
 
-class StreamServer:
+class ListeningServer:
+    """Lo que todo servidor del curso enseña a la lección: dirección real, contadores y nombre."""
+
+    _counter: StatsCounter
+
+    def _bound_address(self) -> tuple[str, int] | None:
+        """Devuelve la dirección del *socket* que escucha, o None si está detenido."""
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        """Devuelve True mientras el servidor acepta conexiones."""
+        return self._bound_address() is not None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Devuelve la dirección real `(host, puerto)`, útil cuando se pidió el puerto 0."""
+        address = self._bound_address()
+        if address is None:
+            raise RuntimeError("el servidor no está en marcha: llama antes a start()")
+        return address
+
+    @property
+    def stats(self) -> EchoStats:
+        """Devuelve los contadores de conexiones y bytes hasta este momento."""
+        return self._counter.snapshot()
+
+    def __repr__(self) -> str:
+        where = format_address(self.address) if self.running else "detenido"
+        return f"<{type(self).__name__} {where}>"
+
+
+class StreamServer(ListeningServer):
     """Servidor TCP sobre `asyncio.start_server` en el bucle que está en marcha.
 
     Se encarga de lo común: arrancar y parar (`async with` o `start()` / `stop()`),
@@ -89,29 +121,11 @@ class StreamServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    # -- lo que ve la lección --------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """Devuelve True mientras el servidor acepta conexiones."""
-        return self._server is not None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """Devuelve la dirección real `(host, puerto)`, útil cuando se pidió el puerto 0."""
+    def _bound_address(self) -> tuple[str, int] | None:
         if self._server is None or not self._server.sockets:
-            raise RuntimeError("el servidor no está en marcha: llama antes a start()")
+            return None
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
-
-    @property
-    def stats(self) -> EchoStats:
-        """Devuelve los contadores de conexiones y bytes hasta este momento."""
-        return self._counter.snapshot()
-
-    def __repr__(self) -> str:
-        where = format_address(self.address) if self.running else "detenido"
-        return f"<{type(self).__name__} {where}>"
 
     def _kind(self) -> str:
         return f"servidor {type(self).__name__}"

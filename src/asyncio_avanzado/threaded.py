@@ -8,8 +8,8 @@ from typing import Any, Self
 
 from .background import register, unregister
 from .options import EchoOptions
-from .stats import EchoStats, StatsCounter
-from .streamserver import CLIENT_GONE, format_address
+from .stats import StatsCounter
+from .streamserver import CLIENT_GONE, ListeningServer, format_address
 
 __all__ = ["ThreadedEchoServer"]
 
@@ -24,7 +24,7 @@ class _Stopped(Exception):
     """La conexión debe terminar: el servidor se detiene o el cliente está inactivo."""
 
 
-class ThreadedEchoServer:
+class ThreadedEchoServer(ListeningServer):
     """Servidor de eco con un hilo por conexión, sin asyncio; para comparar.
 
     Mismas opciones y contadores que `EchoServer`. Se usa con `with` o con
@@ -78,27 +78,11 @@ class ThreadedEchoServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    @property
-    def running(self) -> bool:
-        """Devuelve True mientras el servidor acepta conexiones."""
-        return self._listener is not None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """Devuelve la dirección real `(host, puerto)`."""
+    def _bound_address(self) -> tuple[str, int] | None:
         if self._listener is None:
-            raise RuntimeError("el servidor no está en marcha: llama antes a start()")
+            return None
         host, port = self._listener.getsockname()[:2]
         return host, port
-
-    @property
-    def stats(self) -> EchoStats:
-        """Devuelve los contadores de conexiones y bytes hasta este momento."""
-        return self._counter.snapshot()
-
-    def __repr__(self) -> str:
-        where = format_address(self.address) if self.running else "detenido"
-        return f"<{type(self).__name__} {where}>"
 
     # -- hilos -----------------------------------------------------------------------------
 
