@@ -13,6 +13,11 @@ log = logging.getLogger("asyncio_avanzado.eco")
 # Errores con los que el sistema operativo anuncia que el cliente se fue sin despedirse.
 CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
+# Conexiones que el sistema puede tener en cola antes de que las aceptemos. El valor por
+# defecto de asyncio (100) se desborda cuando mil clientes llegan a la vez, y cada uno que
+# no cabe espera un segundo entero a que TCP reintente.
+BACKLOG = 1024
+
 
 def format_address(address: Any) -> str:
     """Devuelve `host:puerto` a partir de la tupla que da el socket."""
@@ -93,7 +98,7 @@ class StreamServer(ListeningServer):
             raise RuntimeError(f"{self!r} ya está en marcha: llama a stop() antes de reiniciarlo")
         self._loop = asyncio.get_running_loop()
         self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, limit=self.limit
+            self._handle, self.host, self.port, limit=self.limit, backlog=BACKLOG
         )
         log.info("%s escuchando en %s", self._kind(), format_address(self.address))
         return self

@@ -9,7 +9,7 @@ from typing import Any, Self
 from .background import register, unregister
 from .options import EchoOptions
 from .stats import StatsCounter
-from .streamserver import CLIENT_GONE, ListeningServer, format_address
+from .streamserver import BACKLOG, CLIENT_GONE, ListeningServer, format_address
 
 __all__ = ["ThreadedEchoServer"]
 
@@ -46,7 +46,7 @@ class ThreadedEchoServer(ListeningServer):
         if self._listener is not None:
             raise RuntimeError(f"{self!r} ya está en marcha: llama a stop() antes de reiniciarlo")
         self._stopping.clear()
-        self._listener = socket.create_server((self.host, self.port), backlog=128)
+        self._listener = socket.create_server((self.host, self.port), backlog=BACKLOG)
         self._listener.settimeout(POLL)
         self._acceptor = threading.Thread(
             target=self._accept_loop, name="eco-hilos-aceptador", daemon=True
