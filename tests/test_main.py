@@ -59,3 +59,51 @@ def test_port_in_use_is_one_spanish_line():
     assert proc.returncode == 1
     assert "ya está en uso" in err
     assert "Traceback" not in err
+
+
+# -- python -m asyncio_avanzado postgres -------------------------------------------------------
+
+
+def test_postgres_prints_the_dsn_and_ctrl_c_cleans_up():
+    from pathlib import Path
+
+    import psycopg
+    from system_tools import require
+
+    from asyncio_avanzado.postgres import PostgresNotFound, find_postgres
+
+    try:
+        found = bool(find_postgres())
+    except PostgresNotFound:
+        found = False
+    require(found, "PostgreSQL (initdb y postgres)", "sudo apt-get install postgresql")
+    command = [sys.executable, "-m", "asyncio_avanzado", "postgres"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            dsn = read_until(proc, "postgresql://").strip()
+            data = Path(re.search(r"en (\S+) y se borran", read_until(proc, "se borran")).group(1))
+            read_until(proc, "Ctrl-C")
+            with psycopg.connect(dsn) as conn:
+                assert conn.execute("SELECT 6 * 7").fetchone() == (42,)
+            assert data.exists()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "Traceback" not in out + err
+    assert "PostgreSQL detenido" in out
+    assert not data.parent.exists()
+
+
+def test_postgres_missing_is_one_spanish_message(monkeypatch, capsys):
+    from asyncio_avanzado import postgres
+    from asyncio_avanzado.__main__ import main
+
+    monkeypatch.setattr(postgres, "candidate_folders", lambda: [])
+    assert main(["postgres"]) == 1
+    out, err = capsys.readouterr()
+    assert "No se encontró PostgreSQL" in err and "apt-get install postgresql" in err
+    assert "Traceback" not in out + err

@@ -19,6 +19,7 @@ from .echo import EchoServer
 from .exercises import check, show_solution
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
 from .options import EchoOptions
+from .postgres import PostgresError, PostgresNotFound, TemporaryPostgres
 from .stats import EchoStats
 from .streamserver import StreamServer, format_address
 from .threaded import ThreadedEchoServer
@@ -42,8 +43,11 @@ __all__ = [
     "EchoStats",
     "LagMonitor",
     "LoopThread",
+    "PostgresError",
+    "PostgresNotFound",
     "Span",
     "StreamServer",
+    "TemporaryPostgres",
     "ThreadedEchoServer",
     "Timeline",
     "blocking_echo",

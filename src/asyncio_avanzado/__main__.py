@@ -6,6 +6,8 @@ import errno
 import logging
 import sys
 
+from .bench.cli import add_parser as add_bench_parser
+from .bench.cli import run as run_bench
 from .echo import EchoServer
 
 __all__ = ["main"]
@@ -40,12 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="segundos de espera antes de cada respuesta (por defecto: 0)",
     )
+    pg = commands.add_parser(
+        "postgres",
+        help="un PostgreSQL de usar y tirar (se crea al empezar y se borra con Ctrl-C)",
+    )
+    pg.add_argument(
+        "--plazo",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="segundos como mucho para que arranque (por defecto: 60)",
+    )
+    add_bench_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Punto de entrada; devuelve el código de salida."""
     args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        return run_bench(args)
+    if args.command == "postgres":
+        from .postgres import serve
+
+        return serve(args.plazo)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout
     )
