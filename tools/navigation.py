@@ -64,8 +64,8 @@ def update(check: bool) -> list[str]:
     for i, (path, nb) in enumerate(zip(paths, books, strict=True)):
         line = nav_line(paths, titles, i)
         cells = [c for c in nb.cells if TAG not in c.metadata.get("tags", [])]
-        new = [_nav_cell(line), *cells, _nav_cell(line)]
-        if [c.source for c in new] != [c.source for c in nb.cells]:
+        new = [_nav_cell(line, "navegacion-arriba"), *cells, _nav_cell(line, "navegacion-abajo")]
+        if [(c.id, c.source) for c in new] != [(c.get("id"), c.source) for c in nb.cells]:
             stale.append(path.name)
             if not check:
                 nb.cells = new
@@ -73,8 +73,9 @@ def update(check: bool) -> list[str]:
     return stale
 
 
-def _nav_cell(line: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_markdown_cell(line, metadata={"tags": [TAG]})
+def _nav_cell(line: str, cell_id: str) -> nbformat.NotebookNode:
+    # Un id fijo: volver a generar la navegación no cambia nada más en el diff.
+    return nbformat.v4.new_markdown_cell(line, id=cell_id, metadata={"tags": [TAG]})
 
 
 def main() -> int:
