@@ -17,6 +17,7 @@ from asyncio_avanzado.bench import (
     BenchError,
     all_servers,
     default_pool_size,
+    measure_recv_cost,
     run_benchmark,
     run_scaling,
     runner,
@@ -204,3 +205,13 @@ def test_bad_arguments_are_rejected(capsys):
         run_benchmark(["nginx"])
     with pytest.raises(ValueError, match="activas"):
         run_benchmark(["base"], connections=3, active=4)
+
+
+def test_recv_cost_is_measured_in_a_fresh_interpreter():
+    # Solo la forma del resultado: cuánto cuesta cada lectura depende del asignador de memoria
+    # del sistema (la lección 08 lo explica) y no es algo que una prueba pueda fijar.
+    for free_big_block in (False, True):
+        cost = measure_recv_cost(reads=200, free_big_block=free_big_block)
+        assert cost.free_big_block is free_big_block
+        assert 0 < cost.recv_big < 0.01 and 0 < cost.recv_into < 0.01
+        assert cost.ratio == cost.recv_big / cost.recv_into

@@ -50,19 +50,20 @@ class EchoServer(StreamServer):
         # Un búfer de escritura acotado hace que drain() espere a un cliente que no lee,
         # en vez de acumular sus bytes en la memoria del servidor.
         writer.transport.set_write_buffer_limits(high=self.options.max_buffer)
-        options, counter, loop, handlers = self.options, self._counter, self._loop, self._handlers
+        # Nombres locales: este bucle corre una vez por mensaje y es la sobrecarga que el
+        # banco de pruebas (lección 08) compara con un eco desnudo.
+        options, add, loop, handlers = self.options, self._counter.add, self._loop, self._handlers
         task = asyncio.current_task()
         assert loop is not None and task is not None
         total = 0
         while data := await reader.read(options.chunk_size):
-            handlers[task] = loop.time()
-            counter.add("bytes_received", len(data))
+            handlers[task] = loop.time()  # progreso: el vigilante de inactividad lo mira
+            add("bytes_received", len(data))
             if options.delay:
                 await asyncio.sleep(options.delay)
             writer.write(data)
             await writer.drain()
-            handlers[task] = loop.time()
-            counter.add("bytes_sent", len(data))
+            add("bytes_sent", len(data))
             total += len(data)
         # El cliente cerró su mitad de escritura y ya tiene todo su eco: cerramos la nuestra.
         return total

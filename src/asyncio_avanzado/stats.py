@@ -27,20 +27,29 @@ class EchoStats:
 
 
 class StatsCounter:
-    """Contadores mutables y seguros entre hilos; `snapshot()` devuelve un `EchoStats`."""
+    """Contadores mutables; `snapshot()` devuelve un `EchoStats`.
 
-    def __init__(self) -> None:
-        # Un servidor de hilos actualiza desde muchos hilos a la vez y `+=` no es atómico.
+    Con `shared=True` (por defecto) se pueden actualizar desde varios hilos a la vez, como en
+    un servidor de hilos, donde `+=` no es atómico. Un servidor de asyncio los actualiza solo
+    desde el hilo de su bucle y pasa `shared=False`: se ahorra tomar un candado en cada mensaje.
+    """
+
+    def __init__(self, *, shared: bool = True) -> None:
         self._lock = threading.Lock()
         self._values = dict.fromkeys(EchoStats.__dataclass_fields__, 0)
+        if not shared:
+            self.add = self._add  # type: ignore[method-assign]
 
     def add(self, field: str, amount: int = 1) -> None:
         """Suma `amount` al contador `field`."""
         with self._lock:
-            values = self._values
-            values[field] += amount
-            if field == "active" and values["active"] > values["peak_active"]:
-                values["peak_active"] = values["active"]
+            self._add(field, amount)
+
+    def _add(self, field: str, amount: int = 1) -> None:
+        values = self._values
+        values[field] += amount
+        if field == "active" and values["active"] > values["peak_active"]:
+            values["peak_active"] = values["active"]
 
     def snapshot(self) -> EchoStats:
         """Devuelve una copia inmutable de los contadores."""

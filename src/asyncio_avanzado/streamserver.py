@@ -80,7 +80,7 @@ class StreamServer(ListeningServer):
         self.port = port
         self.max_connections = max_connections
         self.limit = limit
-        self._counter = StatsCounter()
+        self._counter = StatsCounter(shared=False)  # solo lo toca el hilo del bucle
         self._server: asyncio.Server | None = None
         # Tarea de cada conexión → última vez que progresó (para vigilar la inactividad).
         self._handlers: dict[asyncio.Task[None], float] = {}

@@ -15,6 +15,7 @@ Desde Python::
 
 from .plots import plot_latency, plot_rates, plot_scaling
 from .processes import BenchError
+from .recvcost import RecvCost, measure_recv_cost
 from .runner import (
     DEFAULT_SERVERS,
     SCALING_SERVERS,
@@ -37,6 +38,7 @@ __all__ = [
     "BenchError",
     "BenchResult",
     "Config",
+    "RecvCost",
     "Run",
     "Settings",
     "Skipped",
@@ -44,6 +46,7 @@ __all__ = [
     "all_servers",
     "default_pool_size",
     "describe",
+    "measure_recv_cost",
     "plot_latency",
     "plot_rates",
     "plot_scaling",

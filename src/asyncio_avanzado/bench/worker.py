@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import load, servers
+from .recvcost import ASYNCIO_MAX_SIZE as RECV_SIZE
 
 __all__ = ["main"]
 
@@ -34,6 +35,20 @@ def _pin(cores: list[int] | None) -> None:
     # Antes de crear ningún hilo: los hilos heredan los núcleos permitidos al nacer.
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
+
+
+def _settle_allocator() -> None:
+    """Deja el asignador de memoria en el mismo estado en todos los procesos del banco.
+
+    Con glibc, `recv(256 KiB)` (lo que hace el transporte de asyncio en cada lectura) cuesta
+    tres llamadas al sistema más mientras el umbral dinámico de `mmap` siga en 128 KiB, y ese
+    umbral sube la primera vez que el proceso libera un bloque grande: depende de lo que el
+    proceso hizo antes. Liberamos uno al empezar, en todos, para que una diferencia en la
+    tabla venga del código de cada servidor y no de esa historia (la lección 08 mide el otro
+    régimen con `measure_recv_cost`). Con otros asignadores no cambia nada.
+    """
+    block = bytes(RECV_SIZE + 64 * 1024)
+    del block
 
 
 def _run(coro: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
@@ -113,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C en la terminal llega a todo el grupo: quien decide cuándo parar es el padre.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _pin(args.nucleos)
+    _settle_allocator()
     if args.papel == "servidor":
         serve(args.nombre, args.uvloop)
     else:
