@@ -1,9 +1,9 @@
 """Servidor de eco clásico: *sockets* bloqueantes y un hilo por conexión."""
 
+import contextlib
 import logging
 import socket
 import threading
-import time
 from typing import Any, Self
 
 from .background import register, unregister
@@ -14,10 +14,6 @@ from .streamserver import BACKLOG, CLIENT_GONE, ListeningServer, format_address
 __all__ = ["ThreadedEchoServer"]
 
 log = logging.getLogger("asyncio_avanzado.eco")
-
-# Cada llamada bloqueante despierta como mucho cada POLL segundos para ver si debe parar:
-# un hilo no se puede cancelar desde fuera, tiene que darse cuenta él solo.
-POLL = 0.1
 
 
 class _Stopped(Exception):
@@ -39,6 +35,10 @@ class ThreadedEchoServer(ListeningServer):
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._workers: set[threading.Thread] = set()
+        # Conexiones abiertas: stop() las despierta con shutdown() (un hilo no se puede
+        # cancelar desde fuera; se le corta la conexión y él solo se da cuenta).
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         self._stopping = threading.Event()
 
     def start(self) -> Self:
@@ -47,7 +47,6 @@ class ThreadedEchoServer(ListeningServer):
             raise RuntimeError(f"{self!r} ya está en marcha: llama a stop() antes de reiniciarlo")
         self._stopping.clear()
         self._listener = socket.create_server((self.host, self.port), backlog=BACKLOG)
-        self._listener.settimeout(POLL)
         self._acceptor = threading.Thread(
             target=self._accept_loop, name="eco-hilos-aceptador", daemon=True
         )
@@ -57,14 +56,24 @@ class ThreadedEchoServer(ListeningServer):
         return self
 
     def stop(self) -> None:
-        """Deja de aceptar, espera a que cada hilo cierre su conexión. Idempotente."""
+        """Deja de aceptar, corta las conexiones y espera a que cada hilo termine. Idempotente."""
         listener, self._listener = self._listener, None
         if listener is None:
             return
         self._stopping.set()
         try:
+            # accept() sigue bloqueado: una conexión a nosotros mismos lo despierta (y, en
+            # Linux, también shutdown() del socket que escucha, por si esa no pudiera entrar).
+            with contextlib.suppress(OSError):
+                socket.create_connection(listener.getsockname()[:2], timeout=5).close()
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             if self._acceptor is not None:
                 self._acceptor.join()
+            with self._open_lock:
+                for conn in self._open:
+                    with contextlib.suppress(OSError):
+                        conn.shutdown(socket.SHUT_RDWR)  # despierta su recv() o su send()
             for worker in list(self._workers):
                 worker.join()
         finally:
@@ -89,11 +98,16 @@ class ThreadedEchoServer(ListeningServer):
     def _accept_loop(self) -> None:
         listener = self._listener
         assert listener is not None
-        while not self._stopping.is_set():
+        while True:
             try:
                 conn, peer = listener.accept()
-            except TimeoutError:
-                continue
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                raise
+            if self._stopping.is_set():
+                conn.close()  # la conexión de stop() (o una que llegó tarde)
+                return
             self._workers = {w for w in self._workers if w.is_alive()}
             if len(self._workers) >= self.options.max_connections:
                 self._counter.add("rejected")
@@ -104,6 +118,8 @@ class ThreadedEchoServer(ListeningServer):
                 )
                 conn.close()
                 continue
+            with self._open_lock:
+                self._open.add(conn)
             worker = threading.Thread(
                 target=self._serve, args=(conn, peer), name="eco-hilos-conexion", daemon=True
             )
@@ -116,54 +132,32 @@ class ThreadedEchoServer(ListeningServer):
         self._counter.add("active")
         log.info("conexión de %s", who)
         total = 0
-        with conn:
-            conn.settimeout(POLL)
+        try:
+            # Cada recv() o send() espera como mucho idle_timeout: el propio socket vigila
+            # la inactividad, sin despertar al hilo mientras tanto.
+            conn.settimeout(self.options.idle_timeout)
             # Que el sistema no guarde más que max_buffer por nosotros en el envío.
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.max_buffer)
-            try:
-                while data := self._recv(conn):
-                    self._counter.add("bytes_received", len(data))
-                    if self.options.delay and self._stopping.wait(self.options.delay):
-                        raise _Stopped
-                    self._send_all(conn, data)
-                    self._counter.add("bytes_sent", len(data))
-                    total += len(data)
+            while data := conn.recv(self.options.chunk_size):
+                self._counter.add("bytes_received", len(data))
+                if self.options.delay and self._stopping.wait(self.options.delay):
+                    raise _Stopped
+                conn.sendall(data)
+                self._counter.add("bytes_sent", len(data))
+                total += len(data)
+            if not self._stopping.is_set():
                 log.info("%s terminó: %d bytes devueltos", who, total)
-            except CLIENT_GONE as exc:
+        except TimeoutError:
+            self._counter.add("idle_closed")
+            log.info("conexión cerrada tras %.0f s sin actividad", self.options.idle_timeout)
+        except _Stopped:
+            pass
+        except CLIENT_GONE as exc:
+            if not self._stopping.is_set():  # si paramos nosotros, no es culpa del cliente
                 self._counter.add("resets")
                 log.info("%s cortó la conexión a medias (%s)", who, type(exc).__name__)
-            except _Stopped:
-                pass
-            finally:
-                self._counter.add("active", -1)
-
-    def _wait_or_stop(self, since: float) -> None:
-        """Lanza `_Stopped` si hay que parar o si la conexión lleva demasiado quieta."""
-        if self._stopping.is_set():
-            raise _Stopped
-        idle = self.options.idle_timeout
-        if idle is not None and time.monotonic() - since > idle:
-            self._counter.add("idle_closed")
-            log.info("conexión cerrada tras %.0f s sin actividad", idle)
-            raise _Stopped
-
-    def _recv(self, conn: socket.socket) -> bytes:
-        since = time.monotonic()
-        while True:
-            try:
-                return conn.recv(self.options.chunk_size)
-            except TimeoutError:
-                self._wait_or_stop(since)
-
-    def _send_all(self, conn: socket.socket, data: bytes) -> None:
-        # No sendall(): si vence el plazo a medias, no diría cuánto llegó a enviar.
-        view = memoryview(data)
-        since = time.monotonic()
-        while view:
-            try:
-                sent = conn.send(view)
-            except TimeoutError:
-                self._wait_or_stop(since)
-                continue
-            view = view[sent:]
-            since = time.monotonic()
+        finally:
+            with self._open_lock:
+                self._open.discard(conn)
+            conn.close()
+            self._counter.add("active", -1)

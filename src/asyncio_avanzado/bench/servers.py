@@ -305,8 +305,8 @@ def serve_threads(announce: Announce, stop: threading.Event) -> None:
 
 
 def serve_threaded_course(announce: Announce, stop: threading.Event) -> None:
-    """`ThreadedEchoServer`, el de hilos del curso: cada hilo despierta cada 0.1 s para
-    ver si debe parar (un hilo no se puede cancelar desde fuera)."""
+    """`ThreadedEchoServer`, el de hilos del curso, con sus contadores, su límite de
+    conexiones y su plazo de inactividad (que vigila el propio *socket*)."""
     with ThreadedEchoServer(HOST, 0, max_connections=NO_LIMIT) as server:
         announce(server.address)
         stop.wait()
@@ -345,8 +345,6 @@ ASYNC_SERVERS: dict[str, AsyncServerSpec] = {
 
 THREAD_SERVERS: dict[str, ThreadServerSpec] = {
     "hilos": ThreadServerSpec("un hilo por conexión, sockets bloqueantes", serve_threads),
-    "hilos-curso": ThreadServerSpec(
-        "ThreadedEchoServer del curso (sondea cada 0.1 s)", serve_threaded_course
-    ),
+    "hilos-curso": ThreadServerSpec("ThreadedEchoServer del curso", serve_threaded_course),
 }
 """Los servidores de un hilo por conexión."""
