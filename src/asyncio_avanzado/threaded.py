@@ -16,10 +16,6 @@ __all__ = ["ThreadedEchoServer"]
 log = logging.getLogger("asyncio_avanzado.eco")
 
 
-class _Stopped(Exception):
-    """La conexión debe terminar: el servidor se detiene o el cliente está inactivo."""
-
-
 class ThreadedEchoServer(ListeningServer):
     """Servidor de eco con un hilo por conexión, sin asyncio; para comparar.
 
@@ -133,7 +129,7 @@ class ThreadedEchoServer(ListeningServer):
         log.info("conexión de %s", who)
         total = 0
         try:
-            # Cada recv() o send() espera como mucho idle_timeout: el propio socket vigila
+            # Cada recv() o sendall() espera como mucho idle_timeout: el propio socket vigila
             # la inactividad, sin despertar al hilo mientras tanto.
             conn.settimeout(self.options.idle_timeout)
             # Que el sistema no guarde más que max_buffer por nosotros en el envío.
@@ -141,7 +137,7 @@ class ThreadedEchoServer(ListeningServer):
             while data := conn.recv(self.options.chunk_size):
                 self._counter.add("bytes_received", len(data))
                 if self.options.delay and self._stopping.wait(self.options.delay):
-                    raise _Stopped
+                    break  # el servidor se detiene durante la espera
                 conn.sendall(data)
                 self._counter.add("bytes_sent", len(data))
                 total += len(data)
@@ -150,8 +146,6 @@ class ThreadedEchoServer(ListeningServer):
         except TimeoutError:
             self._counter.add("idle_closed")
             log.info("conexión cerrada tras %.0f s sin actividad", self.options.idle_timeout)
-        except _Stopped:
-            pass
         except CLIENT_GONE as exc:
             if not self._stopping.is_set():  # si paramos nosotros, no es culpa del cliente
                 self._counter.add("resets")
