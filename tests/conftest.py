@@ -1,11 +1,15 @@
 """Configuración común: cada prueba debe dejar los hilos y descriptores como los encontró."""
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import matplotlib
 import pytest
+
+from asyncio_avanzado import PostgresError, TemporaryPostgres
 
 # Las pruebas dibujan sin pantalla.
 matplotlib.use("Agg")
@@ -40,3 +44,60 @@ def _readable(fd: str) -> bool:
     except OSError:
         return False
     return True
+
+
+class BusyCores:
+    """Procesos que gastan CPU sin parar, como un portátil con el navegador al lado.
+
+    Dos; con pytest-xdist, uno por proceso de pytest (el otro proceso ya ocupa un núcleo).
+    """
+
+    def __init__(self) -> None:
+        self.hogs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        if not self.hogs:
+            count = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+            self.hogs = [
+                subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)
+            ]
+            time.sleep(0.2)  # que ya estén compitiendo cuando empiece la comprobación
+
+    def stop(self) -> None:
+        for hog in self.hogs:
+            hog.kill()
+            hog.wait()
+        self.hogs = []
+
+
+@pytest.fixture(scope="module")
+def cores():
+    """Los procesos ocupados del módulo: `start()` y `stop()` según la prueba."""
+    busy = BusyCores()
+    yield busy
+    busy.stop()
+
+
+@pytest.fixture
+def busy_cores(cores):
+    """La prueba se ejecuta con la máquina ocupada."""
+    cores.start()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """Un PostgreSQL para todo el módulo.
+
+    Las comprobaciones de 07.1, 09.3 y 10.x usan el que esté en marcha, como en un cuaderno;
+    sin él, cada una arranca el suyo (un par de segundos cada vez). Por módulo y no por sesión:
+    algunas pruebas apagan con `stop_all()` todos los servidores en marcha.
+    """
+    try:
+        pg = TemporaryPostgres().start()
+    except PostgresError:  # sin PostgreSQL, cada comprobación lo explica por su cuenta
+        yield None
+        return
+    try:
+        yield pg
+    finally:
+        pg.stop()
