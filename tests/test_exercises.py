@@ -1,4 +1,7 @@
-"""Cada ejercicio: la solución aprueba; el esqueleto sin tocar y los errores típicos suspenden."""
+"""Cada ejercicio: la solución aprueba y el esqueleto sin tocar suspende con un mensaje útil.
+
+Los errores típicos, en tests/test_mistakes_*.py (con la máquina ocupada).
+"""
 
 import asyncio
 import re
@@ -10,7 +13,8 @@ import nbformat
 import pytest
 
 from asyncio_avanzado import check
-from asyncio_avanzado.exercises import EXERCISES, Exercise, lesson00
+from asyncio_avanzado.exercises import EXERCISES, Exercise
+from asyncio_avanzado.exercises.core import Mistake
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 KEYS = sorted(EXERCISES)
@@ -37,8 +41,27 @@ def load_stub(exercise: Exercise):
     return namespace[exercise.function_name]
 
 
+MACHINES = ["tranquila", "ocupada"]
+
+
+@pytest.fixture(autouse=True)
+def shared_postgres(postgres):
+    """Las comprobaciones de 07.1, 09.3 y 10.x usan el PostgreSQL del módulo (tests/conftest.py);
+    la que arranca el suyo, sin ninguno en marcha, se prueba en tests/test_postgres.py."""
+
+
+@pytest.fixture(params=MACHINES)
+def machine(request, cores):
+    """Las referencias se prueban en la máquina tranquila y con dos procesos al lado."""
+    if request.param == "ocupada":
+        cores.start()
+    else:
+        cores.stop()
+    return request.param
+
+
 @pytest.mark.parametrize("key", KEYS)
-def test_reference_solution_passes(key):
+def test_reference_solution_passes(key, machine):
     result = asyncio.run(check(key, EXERCISES[key].solution))
     assert result.passed, repr(result)
     assert "¡correcto!" in repr(result)
@@ -51,21 +74,21 @@ def test_untouched_stub_fails_with_a_helpful_message(key):
     assert result.problems and all(len(p) > 30 for p in result.problems), result.problems
 
 
-@pytest.mark.parametrize(
-    ("key", "index"), [(k, i) for k in KEYS for i in range(len(EXERCISES[k].wrong))]
-)
-def test_typical_mistakes_fail(key, index):
-    async def check_and_clean():
-        try:
-            return await check(key, EXERCISES[key].wrong[index])
-        finally:
-            # El error «no cierra la conexión» deja sockets abiertos a propósito.
-            while lesson00._never_closes.leaked:
-                lesson00._never_closes.leaked.pop().transport.abort()
-            await asyncio.sleep(0)
+@pytest.mark.parametrize("key", KEYS)
+def test_every_class_of_mistake_that_applies_has_a_wrong_solution(key):
+    exercise = EXERCISES[key]
+    assert exercise.applies, f"{key}: di qué clases de error se aplican (applies=...)"
+    covered = {w.mistake for w in exercise.wrong}
+    missing = exercise.applies - covered
+    assert not missing, f"{key}: sin solución errónea para {sorted(missing)}"
+    extra = covered - exercise.applies
+    assert not extra, f"{key}: soluciones erróneas de clases que no se aplican: {sorted(extra)}"
 
-    result = asyncio.run(check_and_clean())
-    assert not result.passed, f"{EXERCISES[key].wrong[index].__name__} aprobó"
+
+def test_blocking_applies_to_every_exercise():
+    # Una llamada bloqueante se puede meter en cualquier corrutina.
+    for key in KEYS:
+        assert Mistake.BLOCKING in EXERCISES[key].applies, key
 
 
 def test_a_sync_function_where_a_coroutine_is_expected():
