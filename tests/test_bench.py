@@ -24,10 +24,11 @@ from asyncio_avanzado.bench import (
     system,
 )
 from asyncio_avanzado.bench.load import Meter, Pinger, payloads_for
+from asyncio_avanzado.bench.processes import Child
 from asyncio_avanzado.bench.stats import merge_quantiles
 
-TINY = {"duration": 0.15, "repetitions": 1, "quick": True}
-"""Una medida de 0.15 s (más 0.15 s de calentamiento), una sola vez."""
+TINY = {"duration": 0.1, "repetitions": 1, "quick": True}
+"""Una medida de 0.1 s (más el calentamiento), una sola vez."""
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +56,70 @@ def test_results_are_well_formed(every_server):
     for run in every_server.runs:
         assert (run.connections, run.active, run.size) == (4, 3, 3000)
         assert run.duration > 0  # la ventana según el reloj del cliente
-        assert 0 < run.latency_p50 <= run.latency_p99 < 5
+        assert 0 < run.latency_p50 <= run.latency_p99 < 5 and run.latency_mean > 0
         assert 0 <= run.server_cpu <= 4 and run.client_cpu >= 0
         # Con 4 conexiones la memoria apenas cambia, y puede incluso bajar un poco (el
         # intérprete devuelve memoria que usó al arrancar): solo comprobamos que se midió.
         assert run.server_rss > 1_000_000 and run.server_rss_before > 1_000_000
+        assert run.connections_before == 0  # la pendiente, desde cero conexiones
         assert run.pool_threads >= 5 and run.client_cores >= 1
         assert math.isclose(run.mb_per_s, run.rate * 3000 / 1e6)
+    for s in every_server.summaries:
+        # Un bucle cerrado: la latencia media es la que da la ley de Little.
+        assert 0.5 < s.latency_mean / s.little_latency < 1.5, s.server
     table = every_server.table()
     for name in every_server.summaries:
         assert f"\n{name.server} " in table
     assert "EchoServer del curso / start_server desnudo" in table
     assert "Techo del cliente" in table
+    assert "1 repetición." in table and "4 conexiones (3 activas)" in table
+    assert "(s)" not in table
     assert every_server.ceiling is not None and every_server.ceiling.rate > 0
+
+
+def test_repetitions_take_turns_without_restarting_the_servers():
+    result = run_benchmark(["base", "protocol"], connections=3, duration=0.05, repetitions=3)
+    order = [(r.repetition, r.server) for r in result.runs]
+    # Cada repetición empieza por un servidor distinto, para repartir el ruido de la máquina.
+    assert order == [
+        (0, "base"),
+        (0, "protocol"),
+        (1, "protocol"),
+        (1, "base"),
+        (2, "base"),
+        (2, "protocol"),
+    ]
+    assert all(s.repetitions == 3 and s.echo_ok for s in result.summaries)
+    assert "3 repeticiones" in result.table()
+
+
+def test_memory_per_connection_is_the_slope_between_two_connection_counts():
+    result = run_scaling(["streams"], counts=[5, 25], active=1, duration=0.05, repetitions=1)
+    first, second = (result.summary("streams", n) for n in (5, 25))
+    assert (first.connections_before, second.connections_before) == (0, 5)
+    run = next(r for r in result.runs if r.connections == 25)
+    assert math.isclose(run.memory_per_connection, (run.server_rss - run.server_rss_before) / 20)
+    table = result.table()
+    assert "0→5" in table and "5→25" in table
+    assert "búferes de los sockets" in table  # lo que no cuenta
+
+
+def test_a_busy_machine_is_warned_about(monkeypatch):
+    monkeypatch.setattr(runner.os, "getloadavg", lambda: (9.5, 3.0, 1.0))
+    monkeypatch.setattr(system, "usable_cores", lambda: 2)
+    result = run_benchmark(["base"], connections=2, **TINY)
+    text = " ".join(result.table().split())  # sin los saltos de línea del párrafo
+    assert "⚠ La máquina ya estaba ocupada al empezar: carga media de 9.5" in text
+    assert "con 2 núcleos utilizables" in text
+    assert system.load_warning([0.5, 0.5, 0.5], 1) is None
+    assert system.load_warning(None, 1) is None
+
+
+def test_a_child_that_fails_explains_why():
+    child = Child("servidor inventado", "serve", "no-existe", False, None, 100)
+    with pytest.raises(BenchError, match="servidor inventado falló:(.|\n)*KeyError"):
+        child.expect(10)
+    child.close()
 
 
 def test_the_client_checks_each_echo_byte_by_byte():
@@ -118,7 +170,7 @@ def test_cli_writes_csv_and_json(tmp_path, capsys):
     assert [r["server"] for r in rows] == ["base", "streams"]
     assert all(float(r["rate"]) > 0 and r["echo_ok"] == "True" for r in rows)
     data = json.loads(json_path.read_text(encoding="utf-8"))
-    assert data["tipo"] == "tabla" and len(data["medidas"]) == 2
+    assert data["tipo"] == "tabla" and len(data["medidas"]) == 2 * 3  # 3 repeticiones
     assert data["resumenes"][1]["ratio_base"] > 0
     assert {"python", "reparto", "carga_inicial"} <= data["maquina"].keys()
 
@@ -147,14 +199,14 @@ def test_a_connection_count_that_does_not_fit_is_skipped(monkeypatch):
 
 
 def test_a_failed_measurement_is_reported_and_the_rest_goes_on(monkeypatch, capsys):
-    real = runner.measure_once
+    real = runner._Fleet.measure
 
-    def flaky(server, *args, **kwargs):
-        if server == "streams":
+    def flaky(self, server, *args, **kwargs):
+        if server.name == "streams":
             raise BenchError("el proceso servidor streams terminó antes de tiempo (simulado)")
-        return real(server, *args, **kwargs)
+        return real(self, server, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "measure_once", flaky)
+    monkeypatch.setattr(runner._Fleet, "measure", flaky)
     code = course_main(
         ["bench", "--servidores", "base", "streams", "--conexiones", "2", "--duracion", "0.2"]
         + ["--rapido"]
@@ -162,6 +214,22 @@ def test_a_failed_measurement_is_reported_and_the_rest_goes_on(monkeypatch, caps
     out = capsys.readouterr().out
     assert code == 1
     assert "Omitido: streams con 2 conexiones: el proceso servidor streams terminó" in out
+
+
+def test_a_server_that_dies_mid_series_does_not_confuse_the_others(monkeypatch):
+    real_ask = Child.ask
+
+    def ask(self, message, timeout):
+        if self.label == "servidor streams" and message["cmd"] == "cpu":
+            self.kill()  # muere a media medida, con sus clientes enviando
+        return real_ask(self, message, timeout)
+
+    monkeypatch.setattr(Child, "ask", ask)
+    result = run_benchmark(["base", "streams"], connections=3, duration=0.05, repetitions=3)
+    # Las respuestas de los clientes a la medida rota no se cuelan en las siguientes.
+    assert [r.server for r in result.runs] == ["base"] * 3
+    assert all(r.echo_ok and r.requests > 0 for r in result.runs)
+    assert [s.server for s in result.skipped if s.failure] == ["streams"]
 
 
 def test_fd_limit_that_cannot_be_raised_is_explained():

@@ -83,6 +83,8 @@ def pinned_requirements() -> dict[str, str]:
         line = raw.split("#", 1)[0].strip()
         if not line or line.startswith("-"):  # «-e .»: el paquete del curso
             continue
+        if line.startswith("./"):  # ./binder/jupyterlab: los ajustes de JupyterLab del curso
+            continue
         requirement = Requirement(line)
         if requirement.marker and not requirement.marker.evaluate():
             continue
@@ -600,23 +602,71 @@ def kernel_folders(lab: Lab) -> list[Path]:
     return folders
 
 
+JS_STARTED = """() => !!(window.jupyterapp && window.jupyterapp.shell &&
+    document.querySelectorAll('#jp-MainMenu .lm-MenuBar-itemLabel').length)"""
+JS_OPEN = """(path) => { window.jupyterapp.commands.execute('docmanager:open', {path}); }"""
+# Cierra el cuaderno sin preguntar por los cambios (las salidas nuevas no se guardan).
+JS_CLOSE = f"""(path) => {{ {_PANEL}
+    if (panel) {{ panel.context.model.dirty = false; panel.dispose(); }}
+}}"""
+
+
+class LabPage:
+    """Una sola página de JupyterLab para todas las lecciones: cargar la aplicación cuesta
+    varios segundos, y abrir un cuaderno en ella, como hace quien aprende, casi nada. Tras un
+    fallo, la página se descarta y la siguiente lección empieza en una nueva."""
+
+    def __init__(self, browser: Browser, lab: Lab) -> None:
+        self.browser, self.lab = browser, lab
+        self.context: Any = None
+        self.page: Page | None = None
+
+    def open(self, path: str) -> Page:
+        if self.page is None:
+            self.context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+            self.page = self.context.new_page()
+            self.page.goto(f"{self.lab.url}lab?reset&token={self.lab.token}")
+            self.page.wait_for_function(JS_STARTED, timeout=60_000, polling=250)
+        self.page.evaluate(JS_OPEN, path)
+        self.page.wait_for_function(JS_READY, arg=path, timeout=60_000, polling=250)
+        return self.page
+
+    def close(self, path: str) -> None:
+        if self.page is not None:
+            self.page.evaluate(JS_CLOSE, path)
+
+    def discard(self) -> None:
+        if self.context is not None:
+            self.context.close()
+        self.context = self.page = None
+
+
+@pytest.fixture(scope="module")
+def lab_page(browser: Browser, lab: Lab):
+    desk = LabPage(browser, lab)
+    try:
+        yield desk
+    finally:
+        desk.discard()
+
+
 @pytest.mark.timeout(600)  # la primera incluye construir el entorno de Binder
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
-def test_lesson_runs_all_twice_in_jupyterlab(browser: Browser, lab: Lab, lesson: Path):
+def test_lesson_runs_all_twice_in_jupyterlab(lab_page: LabPage, lab: Lab, lesson: Path):
     expected = Expected.of(lesson)
     path = f"notebooks/{lesson.name}"
     n = len(expected.cells)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
+
+    def note_outside(request: Any) -> None:
+        if not request.url.startswith(lab.url):
+            outside.append(request.url)
+
+    page = None
     try:
-        page = context.new_page()
-        page.on(
-            "request",
-            lambda r: outside.append(r.url) if not r.url.startswith(lab.url) else None,
-        )
         start = time.perf_counter()
-        page.goto(f"{lab.url}lab/tree/{path}?reset&token={lab.token}")
-        page.wait_for_function(JS_READY, arg=path, timeout=60_000, polling=250)
+        page = lab_page.open(path)
+        page.on("request", note_outside)
         opened = time.perf_counter() - start
         assert kernel_folders(lab) == [lab.bin], "el núcleo no es el Python de Binder"
 
@@ -634,15 +684,85 @@ def test_lesson_runs_all_twice_in_jupyterlab(browser: Browser, lab: Lab, lesson:
             f"\n{lesson.name}: abrir {opened:.1f} s, Run All {first:.1f} s, "
             f"otra vez {second:.1f} s; fuera de 127.0.0.1 (bloqueado): {sorted(set(outside))}"
         )
+        page.remove_listener("request", note_outside)
+        lab_page.close(path)
     except BaseException as failure:  # también pytest.fail: la pantalla cuando falló
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):
             if isinstance(failure, CellProblem):  # con la celda que falló a la vista
-                context.pages[0].evaluate(JS_SCROLL, [path, failure.index])
-            (ARTIFACTS / f"{lesson.stem}-fallo.png").write_bytes(context.pages[0].screenshot())
+                page.evaluate(JS_SCROLL, [path, failure.index])
+            (ARTIFACTS / f"{lesson.stem}-fallo.png").write_bytes(page.screenshot())
+        lab_page.discard()
         if isinstance(failure, CellProblem):
             pytest.fail(str(failure), pytrace=False)
         raise
+    finally:
+        lab.shutdown_kernels()
+
+
+# --- JupyterLab en español y sin avisos ---------------------------------------------------------
+
+JS_OPENED = f"""(path) => {{ {_PANEL}
+    return !!(panel && panel.context.isReady &&
+              document.querySelectorAll('#jp-MainMenu .lm-MenuBar-itemLabel').length);
+}}"""
+JS_MENUS = """() => [...document.querySelectorAll('#jp-MainMenu .lm-MenuBar-itemLabel')]
+    .map(e => e.textContent)"""
+# Lo que hay en el centro del cuaderno: si algo lo tapa (un diálogo, un aviso), no es el cuaderno.
+JS_COVERED = """(path) => {
+    const panel = [...window.jupyterapp.shell.widgets('main')]
+        .find(w => w.context && w.context.path === path);
+    const box = panel.content.node.getBoundingClientRect();
+    const points = [[0.5, 0.5], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]];
+    return points.map(([x, y]) => document.elementFromPoint(
+        box.left + x * box.width, box.top + y * box.height))
+        .filter(e => !panel.content.node.contains(e))
+        .map(e => e ? e.className.toString() : 'nada');
+}"""
+
+
+def _put_settings(lab: Lab, plugin: str, raw: str) -> None:
+    request = urllib.request.Request(
+        f"{lab.url}lab/api/settings/{plugin}",
+        method="PUT",
+        data=json.dumps({"raw": raw}).encode(),
+        headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def test_jupyterlab_opens_in_spanish_without_popups(browser: Browser, lab: Lab):
+    # Los ajustes del curso (binder/jupyterlab) son los valores por defecto de este entorno.
+    translation = lab.api("GET", "lab/api/settings/@jupyterlab/translation-extension:plugin")
+    assert translation["schema"]["properties"]["locale"]["default"] == "es_ES"
+    news = lab.api("GET", "lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert news["schema"]["properties"]["fetchNews"]["default"] == "false"
+    assert news["schema"]["properties"]["checkForUpdates"]["default"] is False
+    # Sin el ajuste de usuario que pone la prueba (`lab`): lo que cuenta es el del curso.
+    _put_settings(lab, "@jupyterlab/apputils-extension:notification", "{}")
+    packs = lab.api("GET", "lab/api/translations")["data"]
+    assert "es_ES" in packs, f"sin el paquete de idioma español: {sorted(packs)}"
+
+    path = "notebooks/00-bienvenida.ipynb"
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    try:
+        page = context.new_page()
+        page.goto(f"{lab.url}lab/tree/{path}?reset&token={lab.token}")
+        # El cuaderno abierto y el menú dibujado (sin esperar al kernel: no hace falta aquí).
+        page.wait_for_function(JS_OPENED, arg=path, timeout=60_000, polling=250)
+        menus = page.evaluate(JS_MENUS)
+        # Un navegador en inglés, y aun así el menú del curso en español.
+        assert menus[:2] == ["Archivo", "Editar"], menus
+        assert "File" not in menus and all(m.strip() and "!!" not in m for m in menus), menus
+        # La pregunta de las noticias sale al poco de abrir: se le da tiempo.
+        page.wait_for_timeout(3000)
+        toasts = page.locator(".Toastify__toast")
+        assert toasts.count() == 0, f"avisos en pantalla: {toasts.all_inner_texts()}"
+        assert page.locator(".jp-Dialog").count() == 0, "un diálogo tapa el cuaderno"
+        assert page.evaluate(JS_COVERED, path) == [], "algo tapa el cuaderno"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "jupyterlab-es.png").write_bytes(page.screenshot())
     finally:
         context.close()
         lab.shutdown_kernels()

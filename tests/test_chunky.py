@@ -104,3 +104,39 @@ def test_background_server_serves_blocking_clients():
 def test_address_before_start_is_explained():
     with pytest.raises(RuntimeError, match="no está en marcha"):
         _ = ChunkyServer().address
+
+
+async def _converse(address, lines: list[bytes], wait_each: bool) -> list[bytes]:
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        if not wait_each:
+            writer.write(b"".join(lines))
+            await writer.drain()
+            return [await reader.readline() for _ in lines]
+        answers = []
+        for line in lines:
+            writer.write(line)
+            await writer.drain()
+            answers.append(await reader.readline())
+        return answers
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize(("wait_each", "early"), [(True, 0), (False, 2)])
+def test_early_lines_tells_ping_pong_from_pipelining(wait_each, early):
+    async def main():
+        async with ChunkyServer(pieces=2, pause=0.01, delay=0.02) as server:
+            answers = await _converse(server.address, [b"uno\n", b"dos\n", b"tres\n"], wait_each)
+            return answers, server.early_lines
+
+    answers, early_lines = asyncio.run(main())
+    assert answers == [b"UNO\n", b"DOS\n", b"TRES\n"]
+    assert early_lines == early
+
+
+def test_background_server_reports_early_lines():
+    with BackgroundChunkyServer(pieces=1, pause=0, delay=0.02) as server:
+        asyncio.run(_converse(server.address, [b"a\n", b"b\n"], wait_each=False))
+        assert server.early_lines == 1

@@ -39,3 +39,23 @@ def test_functions_run_in_a_process_pool():
         assert pool.submit(cpu.count_primes, 100).result() == 25
         assert pool.submit(cpu.payload_size, b"x" * 10).result() == 10
         assert pool.submit(cpu.hash_buffer, 10, 1).result() == hashlib.sha256(bytes(10)).hexdigest()
+
+
+def test_warm_up_returns_the_pid_of_whoever_runs_it():
+    import os
+
+    assert cpu.warm_up() == os.getpid()
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pids = {f.result() for f in [pool.submit(cpu.warm_up, 0.2) for _ in range(2)]}
+    assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_cpu_time_counts_the_cpu_of_the_thread_that_runs_it():
+    import time
+
+    result, spent = cpu.cpu_time(cpu.count_primes, 20_000)
+    assert result == 2262 and spent > 0
+    _, slept = cpu.cpu_time(time.sleep, 0.05)
+    assert slept < 0.02  # dormir no gasta CPU
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(cpu.cpu_time, cpu.count_primes, 100).result()[0] == 25

@@ -1,6 +1,7 @@
 """Pruebas del monitor de retraso del bucle (lag.py)."""
 
 import asyncio
+import re
 import time
 
 import matplotlib
@@ -146,7 +147,7 @@ def test_statistics_are_consistent():
     times = [t for t, _ in lag.samples]
     assert times == sorted(times) and times[0] >= 0
     text = lag.report()
-    assert text.startswith("retraso del bucle: máx ") and f"{lag.count} muestras" in text
+    assert text.startswith("retraso del bucle: máx ") and f"de {lag.count} con más de" in text
     assert lag.summary() == text
 
 
@@ -177,3 +178,78 @@ def test_plot_draws_lag_and_threshold():
         assert list(threshold.get_ydata()) == [50, 50]
     finally:
         plt.close(ax.figure)
+
+
+def test_frozen_total_counts_a_sleep_and_adds_slices():
+    async def main():
+        async with LagMonitor() as lag:
+            await asyncio.sleep(0.02)
+            for _ in range(4):
+                time.sleep(0.05)
+                await asyncio.sleep(0)
+        return lag
+
+    lag = run(main())
+    assert 0.15 <= lag.frozen_total() <= 0.4
+    assert lag.cpu_waits is None or len(lag.cpu_waits) == lag.count
+    assert all(s.frozen <= s.lag for s in lag.detailed_samples)
+
+
+def test_frozen_total_only_counts_inside_windows():
+    async def main():
+        async with LagMonitor() as lag:
+            await asyncio.sleep(0.02)
+            time.sleep(0.2)
+            await asyncio.sleep(0.02)
+            start = time.perf_counter()
+            await asyncio.sleep(0.1)
+            window = (start, time.perf_counter())
+        return lag, window
+
+    lag, window = run(main())
+    assert lag.frozen_total() >= 0.15
+    assert lag.frozen_total(windows=[window]) < 0.05
+
+
+def test_cpu_wait_clock_counts_each_interval_once():
+    from asyncio_avanzado.lag import CpuWaitClock
+
+    clock = CpuWaitClock()
+    try:
+        start = time.perf_counter()
+        clock.waited()
+        time.sleep(0.05)
+        waited = clock.waited()
+        # Espera del hilo propio más la del que más esperó de los demás mientras el propio
+        # estaba parado: nunca más que el rato transcurrido, por muchos hilos que haya.
+        assert 0.0 <= waited <= time.perf_counter() - start
+    finally:
+        clock.close()
+
+
+def test_report_with_cpu_and_split_plot():
+    async def main():
+        async with LagMonitor() as lag:
+            await asyncio.sleep(0.02)
+            time.sleep(0.1)
+        return lag
+
+    lag = run(main())
+    assert "congelado por el código" in lag.report(cpu=True)
+    assert "congelado" not in lag.report()
+    ax = lag.plot(split=True)
+    labels = ax.get_legend_handles_labels()[1]
+    assert "congelado por el código" in labels
+
+
+def test_report_counts_late_beats_instead_of_a_high_percentile():
+    async def main():
+        async with LagMonitor() as lag:
+            await asyncio.sleep(0.05)
+            time.sleep(0.12)
+            await asyncio.sleep(0.05)
+        return lag
+
+    text = run(main()).report()
+    assert "p99" not in text
+    assert re.search(r"1 latido de \d+ con más de 50 ms", text), text

@@ -16,8 +16,9 @@ import psycopg
 import pytest
 from system_tools import require
 
-from asyncio_avanzado import LagMonitor, stop_all
+from asyncio_avanzado import LagMonitor, check, running_servers, stop_all
 from asyncio_avanzado import postgres as pg_module
+from asyncio_avanzado.exercises import EXERCISES
 from asyncio_avanzado.postgres import (
     PostgresError,
     PostgresNotFound,
@@ -121,6 +122,26 @@ def test_starts_serves_queries_and_cleans_up(installed, parent_dir):
     pg.stop()  # idempotente
     with pytest.raises(RuntimeError, match="no está en marcha"):
         _ = pg.dsn
+
+
+def test_stop_does_not_wait_for_a_forked_child(installed, parent_dir):
+    # Un hijo creado con fork (los procesos de un ProcessPoolExecutor en Linux) hereda el
+    # extremo de escritura del tubo del vigilante: cerrarlo no basta, stop() avisa con una línea.
+    pg = TemporaryPostgres(dir=parent_dir).start()
+    pid, root = pg.pid, pg.data_dir.parent
+    child = os.fork()
+    if child == 0:  # el hijo: solo vive un rato con los descriptores heredados
+        time.sleep(20)
+        os._exit(0)
+    try:
+        began = time.monotonic()
+        pg.stop()
+        took = time.monotonic() - began
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    assert took < 15, f"stop() esperó {took:.1f} s al hijo"
+    assert not process_exists(pid) and not root.exists()
 
 
 def test_two_at_once_do_not_collide_and_stop_all_stops_them(installed, parent_dir):
@@ -272,3 +293,16 @@ def test_root_without_a_service_account_is_explained(installed, monkeypatch):
     with pytest.raises(PostgresError, match="como root") as error:
         TemporaryPostgres(system_user="cuenta-que-no-existe").start()
     assert "useradd" in str(error.value)
+
+
+def test_a_check_without_a_running_postgres_starts_its_own(installed):
+    # Las pruebas de los ejercicios comparten uno (tests/conftest.py), como un cuaderno; sin
+    # ninguno en marcha, la comprobación arranca el suyo fuera de la ventana que se juzga, y
+    # lo apaga al terminar.
+    def running() -> list:
+        return [s for s in running_servers() if isinstance(s, TemporaryPostgres) and s.running]
+
+    assert not running()
+    result = asyncio.run(check("07.1", EXERCISES["07.1"].solution))
+    assert result.passed, repr(result)
+    assert not running()

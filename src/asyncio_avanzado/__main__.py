@@ -6,9 +6,11 @@ import errno
 import logging
 import sys
 
+from . import grading
 from .bench.cli import add_parser as add_bench_parser
 from .bench.cli import run as run_bench
 from .echo import EchoServer
+from .proyecto import cli as proyecto_cli
 
 __all__ = ["main"]
 
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="segundos como mucho para que arranque (por defecto: 60)",
     )
     add_bench_parser(commands)
+    grading.add_parser(commands)
+    proyecto_cli.add_parser(commands)
     return parser
 
 
@@ -62,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return run_bench(args)
+    if args.command == "corregir":
+        # nbformat importa jsonschema, que importaría rfc3987_syntax (lo trae jupyter-events):
+        # compila sus gramáticas al importarse, de 2 a 6 s, para validar formatos «iri» que
+        # ningún cuaderno usa. Sin él, jsonschema los omite.
+        sys.modules.setdefault("rfc3987_syntax", None)
+        return grading.run(args)
+    if args.command == "proyecto":
+        return proyecto_cli.run(args)
     if args.command == "postgres":
         from .postgres import serve
 

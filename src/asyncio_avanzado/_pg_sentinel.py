@@ -3,10 +3,10 @@
 `postgres.py` lo ejecuta como *script* aparte (`python -I _pg_sentinel.py CONFIG`), en su
 propia sesión, y se queda con el extremo de escritura de su entrada estándar. El vigilante
 responde una línea JSON por su salida estándar (`{"port": ..., "pid": ...}` o
-`{"error": ...}`) y espera a que esa entrada se cierre. Se cierra cuando el programa que lo
-lanzó llama a `stop()`... o cuando muere de golpe (`kill -9`, reinicio del núcleo de
-Jupyter): el sistema operativo cierra entonces sus descriptores. En cualquiera de los dos
-casos el vigilante detiene el servidor y borra la carpeta temporal.
+`{"error": ...}`) y espera a que por esa entrada llegue algo o se cierre: `stop()` escribe
+una línea y la cierra, y se cierra sola cuando el programa que lo lanzó muere de golpe
+(`kill -9`, reinicio del núcleo de Jupyter): el sistema operativo cierra sus descriptores.
+En cualquiera de los dos casos el vigilante detiene el servidor y borra la carpeta temporal.
 
 Solo usa la biblioteca estándar: se ejecuta con `-I` (modo aislado), sin importar el paquete.
 """
@@ -153,12 +153,18 @@ def _report(message: dict[str, Any]) -> None:
 
 
 def _wait_for_eof(proc: subprocess.Popen, log: Path) -> None:
-    """Espera a que se cierre nuestra entrada; si postgres muere antes, lo avisa."""
+    """Espera la orden de parar o el final de la entrada; si postgres muere antes, lo avisa.
+
+    `stop()` escribe una línea y cierra. La línea basta: un proceso hijo del programa creado
+    con *fork* (los de un `ProcessPoolExecutor` en Linux) hereda el extremo de escritura y,
+    mientras viva, el final de la entrada no llegaría nunca.
+    """
     reported = False
     while True:
         readable, _, _ = select.select([sys.stdin], [], [], 0.25)
-        if readable and not os.read(sys.stdin.fileno(), 4096):
-            return  # fin de la entrada: stop(), o el que nos lanzó murió
+        if readable:
+            os.read(sys.stdin.fileno(), 4096)
+            return  # la orden de stop(), o el fin de la entrada: el que nos lanzó murió
         if not reported and proc.poll() is not None:
             # Alguien lo detuvo o se cayó: se avisa, pero la carpeta sigue hasta stop(),
             # para que su registro pueda leerse.

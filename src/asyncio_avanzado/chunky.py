@@ -62,6 +62,13 @@ class ChunkyServer(StreamServer):
         self.pause = pause
         self.delay = delay
         self.reply = reply
+        self.early_lines = 0
+        """Líneas que ya esperaban cuando el servidor acabó de enviar la respuesta anterior.
+
+        En una conversación de pregunta y respuesta (*ping-pong*) es 0: el cliente envía la
+        pregunta siguiente después de recibir la respuesta entera. Si el cliente envía varias
+        preguntas sin esperar (en cadena, *pipelining*), las siguientes ya han llegado.
+        """
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
         """Responde a cada línea por trozos hasta que el cliente cierre; devuelve los bytes."""
@@ -70,14 +77,25 @@ class ChunkyServer(StreamServer):
             self._counter.add("bytes_received", len(line))
             if self.delay:
                 await asyncio.sleep(self.delay)
-            for n, piece in enumerate(split_pieces(self.reply(line), self.pieces)):
-                if n:
+            pieces = split_pieces(self.reply(line), self.pieces)
+            for n, piece in enumerate(pieces, 1):
+                if n > 1:
                     await asyncio.sleep(self.pause)
                 writer.write(piece)
+                if n == len(pieces) and _buffered(reader):
+                    # El cliente aún no ha podido recibir el final de esta respuesta, y ya hay
+                    # datos suyos esperando: los envió sin esperarla.
+                    self.early_lines += 1
                 await writer.drain()
                 self._counter.add("bytes_sent", len(piece))
                 total += len(piece)
         return total
+
+
+def _buffered(reader: asyncio.StreamReader) -> int:
+    """Devuelve cuántos bytes recibidos esperan en `reader` sin que nadie los haya leído."""
+    # StreamReader no ofrece mirar sin consumir; su búfer interno (el mismo desde 3.4) sí.
+    return len(getattr(reader, "_buffer", b""))
 
 
 class BackgroundChunkyServer(BackgroundServer):
@@ -98,3 +116,8 @@ class BackgroundChunkyServer(BackgroundServer):
         super().__init__(
             ChunkyServer(host, port, pieces=pieces, pause=pause, delay=delay, reply=reply)
         )
+
+    @property
+    def early_lines(self) -> int:
+        """Devuelve las líneas que llegaron antes de acabar la respuesta anterior (en cadena)."""
+        return self.server.early_lines

@@ -16,14 +16,20 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 __all__ = [
     "PRIME_LIMIT",
     "count_primes",
+    "cpu_time",
     "hash_buffer",
     "payload_size",
     "redirect_stderr",
     "sha256_hex",
+    "warm_up",
 ]
 
 #: Límite con el que ``count_primes`` tarda unas décimas de segundo en un portátil normal.
@@ -48,6 +54,19 @@ def count_primes(limit: int) -> int:
         else:
             count += 1
     return count
+
+
+def cpu_time(fn: Callable[..., R], /, *args: Any) -> tuple[R, float]:
+    """Llama a ``fn(*args)`` y mide el tiempo de CPU que gastó el hilo que la ejecutó.
+
+    Devuelve ``(resultado, segundos de CPU)``. Funciona igual en la corrutina, en un hilo o en
+    un proceso del *pool* (``fn`` viaja por referencia, como cualquier función de módulo). Un
+    hilo que espera el GIL no gasta CPU, así que la suma de varios trabajos dividida entre lo
+    que tardaron juntos dice cuántos núcleos estuvieron ocupados de media.
+    """
+    start = time.thread_time()
+    result = fn(*args)
+    return result, time.thread_time() - start
 
 
 def hash_buffer(size: int, rounds: int) -> str:
@@ -95,6 +114,32 @@ def _take_calls() -> list[tuple[int, float, float]]:
         calls = list(_calls)
         _calls.clear()
     return calls
+
+
+def warm_up(seconds: float = 0.0) -> int:
+    """Duerme ``seconds`` segundos y devuelve el pid de quien la ejecuta.
+
+    Sirve para calentar un *pool* de procesos: con *spawn* y *forkserver* el *pool* crea
+    cada proceso al llegarle un trabajo y el proceso, al nacer, importa este módulo. Con
+    ``max_workers`` llamadas a la vez (y una espera corta, para que ningún proceso atienda
+    dos), arrancan todos antes de medir nada; los pids dicen cuántos respondieron.
+    """
+    if seconds > 0:
+        time.sleep(seconds)
+    return os.getpid()
+
+
+def _traced(
+    fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[R, float, int]:
+    """Llama a ``fn(*args, **kwargs)``; devuelve (resultado, segundos de CPU del hilo, pid).
+
+    Las comprobaciones de los ejercicios envuelven así cada trabajo que reciben sus *pools*:
+    saben qué proceso lo calculó y cuánta CPU gastó en él.
+    """
+    start = time.thread_time()
+    result = fn(*args, **kwargs)
+    return result, time.thread_time() - start, os.getpid()
 
 
 def _pid() -> int:

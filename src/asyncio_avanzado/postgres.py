@@ -316,7 +316,14 @@ class TemporaryPostgres:
         unregister(self)
         try:
             assert sentinel.stdin is not None
-            sentinel.stdin.close()  # el vigilante lee el final: detiene y borra
+            try:
+                # La orden de parar; cerrar no bastaría si un hijo creado con fork (un pool
+                # de procesos) heredó este extremo del tubo: el vigilante no vería el final.
+                sentinel.stdin.write(b"stop\n")
+                sentinel.stdin.flush()
+            except OSError:  # BrokenPipeError: el vigilante ya no está
+                pass
+            sentinel.stdin.close()  # el vigilante lee la orden o el final: detiene y borra
             if force and sentinel.poll() is None:
                 # Aún arrancaba (Ctrl-C, plazo vencido): que no espere a terminar.
                 sentinel.send_signal(signal.SIGTERM)

@@ -2,7 +2,7 @@
 
 Servidores de eco (asyncio con *streams*, `Protocol`, `BufferedProtocol`, `loop.sock_*`,
 `run_in_executor`, un hilo por conexión y las variantes con uvloop), cada uno en su propio
-proceso, y un generador de carga en otro(s). Desde la terminal::
+proceso, y un generador de carga en uno o varios más. Desde la terminal::
 
     python -m asyncio_avanzado bench --help
 

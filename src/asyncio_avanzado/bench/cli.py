@@ -21,8 +21,9 @@ __all__ = ["SpanishHelpFormatter", "add_parser", "build_parser", "main", "run"]
 
 DESCRIPTION = """\
 Compara, en esta máquina, los enfoques del curso bajo carga: servidores de eco en su propio
-proceso y un generador de carga en otro(s), sobre 127.0.0.1. Cada conexión activa envía un
-mensaje, espera su eco completo, lo comprueba byte a byte y envía el siguiente (ping-pong).
+proceso y un generador de carga en uno o varios más, sobre 127.0.0.1. Cada conexión activa
+envía un mensaje, espera su eco completo, lo comprueba byte a byte y envía el siguiente
+(ping-pong).
 
 Servidores:
   base              asyncio.start_server desnudo: la referencia
@@ -44,8 +45,9 @@ Ejemplos:
   python -m asyncio_avanzado bench --servidores base streams --tamano 65536 --csv r.csv
 
 Por defecto, cada medida dura {FULL.duration:g} s (más {FULL.warmup:g} s de calentamiento) y se
-repite {FULL.repetitions} veces; con --rapido, {QUICK.duration:g} s y una vez. Los números cambian
-de una máquina a otra y de una ejecución a otra: compara cocientes y órdenes, no cifras sueltas.
+repite {FULL.repetitions} veces; con --rapido, {QUICK.duration:g} s y {QUICK.repetitions} veces. Los
+números cambian de una máquina a otra y de una ejecución a otra: compara cocientes y órdenes, no
+cifras sueltas. Si la máquina ya estaba ocupada al empezar, el informe lo avisa.
 """
 
 
@@ -155,7 +157,7 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--rapido",
         action="store_true",
-        help="medidas cortas, una repetición (unos segundos por configuración)",
+        help="medidas cortas (unos segundos en total)",
     )
     parser.add_argument("--csv", metavar="ARCHIVO", help="guarda los resúmenes en un CSV")
     parser.add_argument(

@@ -1,25 +1,27 @@
-"""El generador de carga: conexiones que hacen ping-pong con el servidor y lo miden.
+"""El generador de carga: conexiones que hacen ping-pong con los servidores y los miden.
 
 Corre en su propio proceso (lo arranca `worker.py`), con uvloop si está disponible, para
-que sea el servidor, y no el cliente, el que ponga el límite. Abre `connections`
-conexiones; `active` de ellas envían un mensaje de `size` bytes, esperan su eco completo,
-lo comparan byte a byte con lo enviado y envían el siguiente. Las demás se quedan abiertas
-y calladas, como los clientes inactivos de un servidor real.
+que sea el servidor, y no el cliente, el que ponga el límite. Guarda un **grupo** de
+conexiones por servidor: el coordinador abre todas las conexiones al principio y luego mide
+los servidores por turnos, sin volver a conectar. En cada medida, las `active` primeras
+conexiones del grupo envían un mensaje de `size` bytes, esperan su eco completo, lo comparan
+byte a byte con lo enviado y envían el siguiente. Las demás se quedan abiertas y calladas,
+como los clientes inactivos de un servidor real.
 
-El proceso coordinador lo dirige con órdenes de una línea: `go` (empieza el tráfico),
-`mark` (empieza la medida: los contadores vuelven a cero) y `stop` (termina la medida,
-devuelve el informe y cierra las conexiones).
+El coordinador lo dirige con órdenes (diccionarios con una clave `cmd`): `connect` (abre más
+conexiones en un grupo), `go` (empieza el tráfico), `mark` (empieza la ventana de medida:
+los contadores vuelven a cero), `stop` (termina la ventana y devuelve el informe), `close`
+(cierra un grupo) y `exit`.
 """
 
 import asyncio
-import json
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import cast
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
-__all__ = ["ClientConfig", "ClientReport", "Meter", "Pinger", "run_client"]
+__all__ = ["ClientReport", "Group", "Meter", "Pinger", "payloads_for", "run_client"]
 
 MAX_SAMPLES = 200_000
 """Latencias que se guardan como mucho; a partir de ahí se guarda una de cada dos, etc."""
@@ -30,21 +32,8 @@ CONNECT_CONCURRENCY = 64
 
 
 @dataclass(frozen=True)
-class ClientConfig:
-    """Lo que un proceso cliente tiene que hacer."""
-
-    host: str
-    port: int
-    connections: int
-    active: int
-    size: int
-    first: int = 0
-    """Número de la primera conexión de este proceso (para que los mensajes sean únicos)."""
-
-
-@dataclass(frozen=True)
 class ClientReport:
-    """Lo que un proceso cliente midió entre `mark` y `stop`."""
+    """Lo que un proceso cliente midió de un grupo entre `mark` y `stop`."""
 
     requests: int
     """Ecos completos y correctos dentro de la ventana de medida."""
@@ -55,32 +44,37 @@ class ClientReport:
     latencies: list[float]
     """Cuantiles de la latencia (segundos), de 0 a 1 en `QUANTILES` pasos; vacía si no hubo
     ningún eco."""
+    latency_total: float
+    """Suma de las latencias de todos los ecos de la ventana (para la media)."""
     errors: int
-    """Ecos que no coincidían con lo enviado (en toda la prueba)."""
+    """Ecos que no coincidían con lo enviado (desde el informe anterior del grupo)."""
     dropped: int
-    """Conexiones que el servidor cerró antes de tiempo (en toda la prueba)."""
+    """Conexiones que el servidor cerró antes de tiempo (desde el informe anterior)."""
     verified_bytes: int
-    """Bytes de eco comprobados byte a byte (en toda la prueba)."""
+    """Bytes de eco comprobados byte a byte (desde el informe anterior)."""
 
 
 class Meter:
     """Cuenta ecos y guarda (una muestra de) sus latencias; compartido por las conexiones
-    de un proceso."""
+    de un grupo."""
 
     def __init__(self) -> None:
         self.running = False
         self.closing = False
         self.requests = 0
+        self.latency_total = 0.0
         self.errors = 0
         self.dropped = 0
         self.verified_bytes = 0
         self.samples = array("d")
         self.stride = 1
         self._skip = 0
+        self._reported = (0, 0, 0)
 
     def reset(self) -> None:
         """Pone a cero lo que se mide en la ventana (no los errores)."""
         self.requests = 0
+        self.latency_total = 0.0
         self.samples = array("d")
         self.stride = 1
         self._skip = 0
@@ -88,6 +82,7 @@ class Meter:
     def record(self, latency: float, size: int) -> None:
         """Apunta un eco correcto de `size` bytes que tardó `latency` segundos."""
         self.requests += 1
+        self.latency_total += latency
         self.verified_bytes += size
         # Guardar una de cada `stride` latencias mantiene la muestra acotada y repartida
         # por toda la ventana (no solo el principio).
@@ -106,6 +101,13 @@ class Meter:
             return []
         last = len(ordered) - 1
         return [ordered[round(i * last / QUANTILES)] for i in range(QUANTILES + 1)]
+
+    def since_last_report(self) -> tuple[int, int, int]:
+        """Devuelve (errores, cortadas, bytes comprobados) desde la última llamada."""
+        now = (self.errors, self.dropped, self.verified_bytes)
+        delta = tuple(a - b for a, b in zip(now, self._reported, strict=True))
+        self._reported = now
+        return cast(tuple[int, int, int], delta)
 
 
 class Pinger(asyncio.Protocol):
@@ -128,6 +130,11 @@ class Pinger(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop tiene sus propios transportes, que no heredan de asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
+
+    @property
+    def idle(self) -> bool:
+        """Devuelve True si no espera ningún eco (puede enviar el siguiente mensaje)."""
+        return self.expected is None
 
     def send(self) -> None:
         """Envía el siguiente mensaje."""
@@ -183,55 +190,96 @@ def payloads_for(index: int, size: int) -> tuple[bytes, bytes]:
     return messages[0], messages[1]
 
 
-async def run_client(
-    config: ClientConfig, commands: asyncio.Queue[str], emit: Callable[[str], None]
-) -> None:
-    """Ejecuta un proceso cliente: conecta, obedece `go` / `mark` / `stop` y emite el
-    informe con `emit` (una línea JSON). No devuelve nada."""
+@dataclass
+class Group:
+    """Las conexiones de este proceso a un servidor, con su contador."""
+
+    meter: Meter = field(default_factory=Meter)
+    pingers: list[Pinger] = field(default_factory=list)
+    mark_time: float = 0.0
+    mark_cpu: float = 0.0
+
+    def close(self) -> None:
+        """Cierra todas las conexiones del grupo (sin contarlas como cortadas)."""
+        self.meter.running = False
+        self.meter.closing = True
+        for pinger in self.pingers:
+            if pinger.transport is not None:
+                pinger.transport.close()
+
+
+async def _connect(group: Group, command: dict[str, Any]) -> None:
+    """Abre `count` conexiones más en `group`, hacia `host:port`."""
     loop = asyncio.get_running_loop()
-    meter = Meter()
     limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    first = command["first"] + len(group.pingers)
 
     async def connect(index: int) -> Pinger:
-        payloads = payloads_for(config.first + index, config.size)
+        payloads = payloads_for(first + index, command["size"])
         async with limit:
             _, protocol = await loop.create_connection(
-                lambda: Pinger(meter, payloads), config.host, config.port
+                lambda: Pinger(group.meter, payloads), command["host"], command["port"]
             )
         return protocol
 
-    pingers = await asyncio.gather(*(connect(i) for i in range(config.connections)))
-    emit("listo")
-    mark_time = mark_cpu = 0.0
+    results = await asyncio.gather(
+        *(connect(i) for i in range(command["count"])), return_exceptions=True
+    )
+    group.pingers.extend(p for p in results if isinstance(p, Pinger))
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise failures[0]
+
+
+async def run_client(
+    commands: asyncio.Queue[dict[str, Any]], emit: Callable[[dict[str, Any]], None]
+) -> None:
+    """Ejecuta un proceso cliente: obedece las órdenes de `commands` hasta `exit` y contesta
+    con `emit`. No devuelve nada."""
+    groups: dict[str, Group] = {}
     try:
-        while (command := await commands.get()) != "stop":
-            if command == "go":
-                meter.running = True
-                for pinger in pingers[: config.active]:
-                    pinger.send()
-            elif command == "mark":
-                meter.reset()
-                mark_time, mark_cpu = time.perf_counter(), time.process_time()
-            elif command == "eof":
-                return
-        elapsed = time.perf_counter() - mark_time
-        cpu = time.process_time() - mark_cpu
-        requests = meter.requests
-        report = ClientReport(
-            requests=requests,
-            elapsed=elapsed,
-            cpu=cpu,
-            latencies=meter.quantiles(),
-            errors=meter.errors,
-            dropped=meter.dropped,
-            verified_bytes=meter.verified_bytes,
-        )
-        emit(json.dumps(asdict(report)))
+        while (command := await commands.get())["cmd"] != "exit":
+            name = command.get("group", "")
+            group = groups.setdefault(name, Group())
+            cmd = command["cmd"]
+            if cmd == "connect":
+                try:
+                    await _connect(group, command)
+                except OSError as exc:  # sin descriptores, conexión rechazada...
+                    failure = f"{type(exc).__name__}: {exc}"
+                    emit({"conectadas": len(group.pingers), "fallo": failure})
+                else:
+                    emit({"conectadas": len(group.pingers)})
+            elif cmd == "go":
+                group.meter.running = True
+                for pinger in group.pingers[: command["active"]]:
+                    if pinger.idle:  # uno que aún espera su eco (un servidor atascado) no
+                        pinger.send()
+            elif cmd == "mark":
+                group.meter.reset()
+                group.mark_time, group.mark_cpu = time.perf_counter(), time.process_time()
+            elif cmd == "stop":
+                elapsed = time.perf_counter() - group.mark_time
+                cpu = time.process_time() - group.mark_cpu
+                group.meter.running = False
+                errors, dropped, verified = group.meter.since_last_report()
+                report = ClientReport(
+                    requests=group.meter.requests,
+                    elapsed=elapsed,
+                    cpu=cpu,
+                    latencies=group.meter.quantiles(),
+                    latency_total=group.meter.latency_total,
+                    errors=errors,
+                    dropped=dropped,
+                    verified_bytes=verified,
+                )
+                emit(asdict(report))
+            elif cmd == "close":
+                groups.pop(name).close()
+                await asyncio.sleep(0)
+                emit({"cerrado": name})
     finally:
-        meter.running = False
-        meter.closing = True
-        for pinger in pingers:
-            if pinger.transport is not None:
-                pinger.transport.close()
+        for group in groups.values():
+            group.close()
         # Una vuelta del bucle para que los transportes terminen de cerrarse.
         await asyncio.sleep(0)

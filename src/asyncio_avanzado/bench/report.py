@@ -9,6 +9,7 @@ import textwrap
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
+from ..text import plural
 from .stats import CLIENT_BUSY, Summary
 
 if TYPE_CHECKING:
@@ -129,14 +130,20 @@ LEGEND = (
     "(máx − mín) / 2 entre repeticiones; p50/p99: latencia de un eco vista por el cliente;\n"
     "CPU srv/cli: % de un núcleo; µs/eco: CPU del servidor por eco (lo más estable si la\n"
     "máquina está ocupada); MiB srv: memoria residente del servidor con las conexiones\n"
-    "abiertas; KiB/con: (esa memoria − la de antes de conectar) / conexiones."
+    "abiertas; KiB/con: pendiente de esa memoria desde la fila anterior del mismo servidor (o\n"
+    "desde cero conexiones): lo que creció / las conexiones nuevas. No cuenta la memoria del\n"
+    "sistema operativo (búferes de los sockets, lo que dedica a cada hilo)."
 )
 
 
 def _pivot(result: "BenchResult", title: str, value: str) -> list[str]:
     counts = sorted({s.connections for s in result.summaries})
     servers = list(dict.fromkeys(s.server for s in result.summaries))
-    lines = [title, f"{'servidor':<16}" + "".join(f"{n:>10}" for n in counts)]
+    if value == "rate":
+        heads = [str(n) for n in counts]
+    else:  # la pendiente va de un número de conexiones al siguiente
+        heads = [f"{a}→{b}" for a, b in zip([0, *counts], counts, strict=False)]
+    lines = [title, f"{'servidor':<16}" + "".join(f"{h:>12}" for h in heads)]
     for server in servers:
         cells = []
         for n in counts:
@@ -147,36 +154,44 @@ def _pivot(result: "BenchResult", title: str, value: str) -> list[str]:
                 cells.append(_number(found[0].rate))
             else:
                 cells.append(f"{found[0].memory_per_connection / 1024:.1f}")
-        lines.append(f"{server:<16}" + "".join(f"{c:>10}" for c in cells))
+        lines.append(f"{server:<16}" + "".join(f"{c:>12}" for c in cells))
     return lines
 
 
 def format_result(result: "BenchResult") -> str:
     """Devuelve el informe completo en texto."""
     settings, machine = result.settings, result.machine
+    warmup = f"+{settings.warmup:g} s de calentamiento"
+    if settings.rewarm and settings.repetitions > 1:
+        warmup += f" la primera vez, {settings.rewarm:g} s las demás"
     lines = [
-        f"Eco en ping-pong sobre 127.0.0.1: {settings.duration:g} s por medida "
-        f"(+{settings.warmup:g} s de calentamiento), {settings.repetitions} repetición(es).",
+        _para(
+            f"Eco en ping-pong sobre 127.0.0.1: {settings.duration:g} s por medida ({warmup}), "
+            f"{plural(settings.repetitions, 'repetición', 'repeticiones')}."
+        ),
         _para(
             f"Python {machine['python']}, uvloop {machine['uvloop'] or 'no disponible'}; "
             f"{machine['reparto']}; carga de la máquina (1, 5, 15 min) al empezar "
             f"{machine['carga_inicial']} y al terminar {machine.get('carga_final')}."
         ),
-        "",
-        HEADER,
-        "-" * len(HEADER),
     ]
+    if machine.get("aviso_carga"):
+        lines.append(_para(str(machine["aviso_carga"])))
+    lines += ["", HEADER, "-" * len(HEADER)]
     for size in sorted({s.size for s in result.summaries}):
         for count in sorted({s.connections for s in result.summaries if s.size == size}):
             group = [s for s in result.summaries if s.size == size and s.connections == count]
             base = next((s for s in group if s.server == BASELINE), None)
             active = ", ".join(str(n) for n in dict.fromkeys(s.active for s in group))
-            lines.append(f"· mensajes de {size} bytes, {count} conexiones ({active} activas)")
+            lines.append(
+                f"· mensajes de {size} bytes, {plural(count, 'conexión')} ({active} activas)"
+            )
             lines.extend(_row(s, base) for s in group)
     lines.append(LEGEND)
     if result.kind == "escalado" and result.summaries:
         lines += ["", *_pivot(result, "Ecos por segundo (medianas):", "rate")]
-        lines += ["", *_pivot(result, "Memoria por conexión (KiB):", "memory")]
+        title = "Memoria por conexión (KiB; pendiente entre dos números de conexiones):"
+        lines += ["", *_pivot(result, title, "memory")]
     lines += ["", *_ceiling_lines(result), *_verdict_lines(result)]
     for skipped in result.skipped:
         lines.append(_para(f"Omitido: {skipped.reason}"))
@@ -198,7 +213,7 @@ def _ceiling_lines(result: "BenchResult") -> list[str]:
     top = ceiling(result)
     if top is None:
         return ["Techo del cliente: sin ecos, no se puede estimar."]
-    cores = f"{top.client_cores} núcleo" + ("s" if top.client_cores > 1 else "")
+    cores = plural(top.client_cores, "núcleo")
     lines = [
         _para(
             f"Techo del cliente: ≈ {_number(top.rate)} ecos/s con {cores} al 100 % "
@@ -207,12 +222,11 @@ def _ceiling_lines(result: "BenchResult") -> list[str]:
         )
     ]
     if top.ratio < CEILING_GOAL:
-        plural = "s" if top.client_cores > 1 else ""
         text = (
             f"No llega a {CEILING_GOAL}×: las filas más rápidas pueden estar limitadas por el "
             "cliente, y sus diferencias, achatadas. En ping-pong el cliente trabaja por eco casi "
-            f"lo mismo que el servidor, y aquí tiene {top.client_cores} núcleo{plural}; con más "
-            "núcleos, dale más procesos (--clientes)."
+            f"lo mismo que el servidor, y aquí tiene {cores}; con más núcleos, dale más procesos "
+            "(--clientes)."
         )
         lines.append(_para(text, "  "))
     else:
@@ -246,8 +260,9 @@ def _verdict_lines(result: "BenchResult") -> list[str]:
             cost = f"; CPU del servidor por eco: {cost_ratio:.2f}× la de base"
         lines.append(
             _para(
-                f"{mark} EchoServer del curso / start_server desnudo ({count} conexiones): "
-                f"{ratio:.2f}× en ecos/s (objetivo ≥ {STREAMS_GOAL}×){cost}."
+                f"{mark} EchoServer del curso / start_server desnudo "
+                f"({plural(count, 'conexión')}): {ratio:.2f}× en ecos/s "
+                f"(objetivo ≥ {STREAMS_GOAL}×){cost}."
             )
         )
     return lines

@@ -1,24 +1,27 @@
-"""El coordinador: lanza servidor y clientes, mide cada configuración y lo reúne todo.
+"""El coordinador: lanza servidores y clientes, mide cada configuración y lo reúne todo.
 
-Cada medida usa procesos nuevos: el servidor en uno (fijado a un núcleo si hay varios) y
-el generador de carga en otro u otros (en los demás núcleos). El coordinador no genera
-carga: solo da las órdenes y lee, desde fuera, la CPU y la memoria del servidor.
+Cada servidor corre en su propio proceso (fijado a un núcleo si hay varios) y el generador
+de carga en otro u otros (en los demás núcleos). Los procesos se crean una vez por serie de
+medidas: todos los servidores de la serie viven a la vez, con sus conexiones abiertas, y se
+turnan para medir, de modo que una repetición no paga arrancar un intérprete ni conectar. El
+coordinador no genera carga: solo da las órdenes, pregunta a cada servidor la CPU que lleva
+gastada y lee desde fuera su memoria.
 """
 
-import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psutil
 
 from . import system
-from .load import ClientConfig, ClientReport
+from .load import ClientReport
 from .processes import BenchError, Child
 from .servers import ASYNC_SERVERS, HOST, THREAD_SERVERS
 from .stats import Run, Summary, merge_quantiles, summarize
@@ -91,6 +94,10 @@ class Settings:
     repetitions: int
     client_processes: int | None = None
     """Procesos cliente (None: uno por núcleo libre, como mucho 4)."""
+    rewarm: float = 0.0
+    """Segundos de tráfico antes de cada ventana que no es la primera del servidor con sus
+    conexiones de ahora: el proceso ya está en marcha y conectado, basta con arrancar el
+    ping-pong."""
 
 
 @dataclass(frozen=True)
@@ -157,15 +164,19 @@ def _machine(plan: system.CorePlan, client_uvloop: bool) -> dict[str, object]:
         uvloop_version: str | None = uvloop.__version__
     except ImportError:
         uvloop_version = None
+    load = _load_average()
+    usable = system.usable_cores()
     return {
         "fecha": datetime.now().isoformat(timespec="seconds"),
         "sistema": platform.platform(),
         "python": sys.version.split()[0],
         "uvloop": uvloop_version,
         "nucleos": os.cpu_count(),
+        "nucleos_utilizables": usable,
         "reparto": plan.description,
         "cliente_con_uvloop": client_uvloop,
-        "carga_inicial": _load_average(),
+        "carga_inicial": load,
+        "aviso_carga": system.load_warning(load, usable),
     }
 
 
@@ -188,119 +199,193 @@ def _resolve_active(connections: int, active: int | float | None) -> int:
     return active
 
 
-def _json_line(child: Child, timeout: float) -> dict[str, Any]:
-    """Lee una línea JSON de `child` y la devuelve; lanza BenchError si no lo es."""
-    line = child.expect(timeout)
-    try:
-        return json.loads(line)
-    except ValueError:
-        raise child.failure(f"escribió {line!r} en vez de una línea JSON") from None
-
-
 def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
-def measure_once(
-    server: str,
-    config: Config,
-    settings: Settings,
-    plan: system.CorePlan,
-    client_uvloop: bool,
-    repetition: int = 0,
-) -> Run:
-    """Mide una vez `server` con la carga `config`; devuelve la medida.
-
-    Lanza BenchError si algún proceso falla o no contesta a tiempo.
-    """
-    base = server.removesuffix(UVLOOP)
-    server_args = ["servidor", base]
-    if server.endswith(UVLOOP):
-        server_args.append("--uvloop")
-    if plan.server:
-        server_args += ["--nucleos", *map(str, plan.server)]
-    processes = min(len(plan.clients), config.connections)
-    children: list[Child] = []
-    try:
-        srv = Child(f"servidor {server}", server_args)
-        children.append(srv)
-        clients = []
-        for i, cores in enumerate(plan.clients[:processes]):
-            args = ["cliente"] + (["--uvloop"] if client_uvloop else [])
-            if cores:
-                args += ["--nucleos", *map(str, cores)]
-            clients.append(Child(f"cliente {i + 1}", args))
-        children.extend(clients)
-
-        announced = _json_line(srv, STARTUP_TIMEOUT)
-        server_proc = psutil.Process(srv.pid)
-        rss_before = server_proc.memory_info().rss
-        first = 0
-        for child, (conns, act) in zip(
-            clients,
-            zip(
-                _split(config.connections, processes),
-                _split(config.active, processes),
-                strict=True,
-            ),
-            strict=True,
-        ):
-            cfg = ClientConfig(HOST, announced["puerto"], conns, act, config.size, first)
-            child.send(json.dumps(asdict(cfg)))
-            first += conns
-        connect_timeout = STARTUP_TIMEOUT + config.connections / 100
-        for child in clients:
-            if (line := child.expect(connect_timeout)) != "listo":
-                raise child.failure(f"respondió {line!r} en vez de «listo»")
-
-        for child in clients:
-            child.send("go")
-        time.sleep(settings.warmup)
-        cpu0 = server_proc.cpu_times()
-        wall0 = time.perf_counter()
-        for child in clients:
-            child.send("mark")
-        time.sleep(settings.duration)
-        # Antes de «stop»: tras recibirlo, los clientes cierran sus conexiones.
-        cpu1 = server_proc.cpu_times()
-        wall1 = time.perf_counter()
-        rss = server_proc.memory_info().rss
-        for child in clients:
-            child.send("stop")
-        reports = [ClientReport(**_json_line(child, STARTUP_TIMEOUT)) for child in clients]
-    except psutil.Error as exc:  # el servidor murió mientras lo medíamos
-        raise BenchError(f"no se pudo medir el proceso servidor {server}: {exc}") from exc
-    finally:
-        for child in reversed(children):  # primero los clientes, después el servidor
-            child.close()
-
-    elapsed = sum(r.elapsed for r in reports) / len(reports)
-    requests = sum(r.requests for r in reports)
-    p50, p99 = merge_quantiles([(r.latencies, r.requests) for r in reports], [0.50, 0.99])
-    return Run(
-        server=server,
-        connections=config.connections,
-        active=config.active,
-        size=config.size,
-        repetition=repetition,
-        duration=elapsed,
-        requests=requests,
-        latency_p50=p50,
-        latency_p99=p99,
-        server_cpu=max(0.0, cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (wall1 - wall0),
-        server_rss_before=rss_before,
-        server_rss=rss,
-        client_cpu=sum(r.cpu / r.elapsed for r in reports if r.elapsed > 0),
-        client_cores=min(plan.client_cores, processes),
-        errors=sum(r.errors for r in reports),
-        dropped=sum(r.dropped for r in reports),
-        verified_bytes=sum(r.verified_bytes for r in reports),
-        pool_threads=int(announced["hilos_pool"]),
-    )
-
-
 def _shorten(text: str, limit: int = 800) -> str:
     return text if len(text) <= limit else text[: limit // 2] + " [...] " + text[-limit // 2 :]
+
+
+@dataclass
+class _Server:
+    """Un proceso servidor en marcha durante una serie de medidas, y lo que sabemos de él."""
+
+    name: str
+    child: Child
+    port: int
+    pool_threads: int
+    proc: psutil.Process
+    rss_idle: int
+    """Memoria residente antes de la primera conexión."""
+    connections: int = 0
+    """Conexiones que le tienen abiertas los clientes."""
+    warm: bool = False
+    """Si ya tuvo tráfico con las conexiones de ahora (entonces basta un calentamiento corto)."""
+    failure: str | None = None
+
+
+class _Fleet:
+    """Los procesos cliente de una ejecución del banco y cómo medir un servidor con ellos.
+
+    Los clientes se crean una vez y guardan un grupo de conexiones por servidor; cada
+    servidor vive toda una serie de configuraciones (más conexiones cada vez, en el
+    escalado), así que entre una medida y la siguiente no se arranca ni se conecta nada.
+    """
+
+    def __init__(self, plan: system.CorePlan, client_uvloop: bool, settings: Settings) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.client_uvloop = client_uvloop
+        self.clients: list[Child] = []
+
+    def start_clients(self, fds_per_client: int) -> None:
+        """Arranca los procesos cliente (uno por núcleo del plan)."""
+        for i, cores in enumerate(self.plan.clients):
+            label = f"cliente {i + 1}"
+            child = Child(label, "generate_load", self.client_uvloop, cores, fds_per_client)
+            self.clients.append(child)
+
+    def start_server(self, name: str, fds: int) -> _Server:
+        """Arranca el servidor `name` y espera a que escuche; lanza BenchError si no."""
+        base = name.removesuffix(UVLOOP)
+        child = Child(
+            f"servidor {name}", "serve", base, name.endswith(UVLOOP), self.plan.server, fds
+        )
+        try:
+            announced = child.expect(STARTUP_TIMEOUT)
+            proc = psutil.Process(child.pid)
+            rss = proc.memory_info().rss
+        except psutil.Error as exc:
+            child.kill()
+            raise BenchError(f"no se pudo medir el proceso servidor {name}: {exc}") from exc
+        except BenchError:
+            child.kill()
+            raise
+        return _Server(name, child, announced["puerto"], int(announced["hilos_pool"]), proc, rss)
+
+    def connect(self, server: _Server, config: Config) -> None:
+        """Abre las conexiones que le faltan a `server` para llegar a `config.connections`."""
+        shares = _split(config.connections, len(self.clients))
+        done = _split(server.connections, len(self.clients))
+        for i, (child, want, have) in enumerate(zip(self.clients, shares, done, strict=True)):
+            if want > have:
+                child.send(
+                    {
+                        "cmd": "connect",
+                        "group": server.name,
+                        "host": HOST,
+                        "port": server.port,
+                        "count": want - have,
+                        "size": config.size,
+                        "first": i * 10_000_000,
+                    }
+                )
+        timeout = STARTUP_TIMEOUT + config.connections / 100
+        failures = []
+        for child, want, have in zip(self.clients, shares, done, strict=True):
+            # Todas las respuestas, aunque una traiga un fallo: que no quede ninguna pendiente.
+            if want > have and "fallo" in (reply := child.expect(timeout)):
+                failures.append(
+                    child.failure(
+                        f"no pudo abrir {want - have} conexiones a {server.name}: {reply['fallo']}"
+                    )
+                )
+        if failures:
+            raise failures[0]
+        server.connections = config.connections
+        server.warm = False
+
+    def measure(self, server: _Server, config: Config, before: tuple[int, int], rep: int) -> Run:
+        """Mide una ventana de `server` con la carga `config`; devuelve la medida.
+
+        `before`: (conexiones, memoria residente) de la medida anterior del mismo proceso,
+        para la memoria por conexión. Lanza BenchError si algún proceso falla.
+        """
+        settings = self.settings
+        shares = _split(config.connections, len(self.clients))
+        actives = _split(config.active, len(self.clients))
+        used = [(c, a) for c, n, a in zip(self.clients, shares, actives, strict=True) if n]
+        group = server.name
+        for child, active in used:
+            child.send({"cmd": "go", "group": group, "active": active})
+        time.sleep(settings.rewarm if server.warm else settings.warmup)
+        server.warm = True
+        stopped: list[Child] = []
+
+        def stop_clients() -> None:
+            for child, _ in used:
+                if child not in stopped:
+                    child.send({"cmd": "stop", "group": group})
+                    stopped.append(child)
+
+        try:
+            start = server.child.ask({"cmd": "cpu"}, STARTUP_TIMEOUT)
+            for child, _ in used:
+                child.send({"cmd": "mark", "group": group})
+            time.sleep(settings.duration)
+            # Al cerrar la ventana, las órdenes al servidor y a los clientes salen juntas y
+            # luego se esperan las respuestas: las dos ventanas terminan a la vez, y no se
+            # suman dos viajes de ida y vuelta uno detrás de otro.
+            server.child.send({"cmd": "cpu"})
+            stop_clients()
+            end = server.child.expect(STARTUP_TIMEOUT)
+            rss = server.proc.memory_info().rss
+        except psutil.Error as exc:  # el servidor murió mientras lo medíamos
+            raise BenchError(f"no se pudo medir el proceso servidor {group}: {exc}") from exc
+        finally:
+            # También si el servidor falló: cada cliente contesta a «stop», y esa respuesta
+            # no puede quedarse en la tubería para la medida siguiente.
+            stop_clients()
+            reports = [ClientReport(**child.expect(STARTUP_TIMEOUT)) for child, _ in used]
+        talking = [r for r, (_, a) in zip(reports, used, strict=True) if a] or reports
+        elapsed = sum(r.elapsed for r in talking) / len(talking)
+        requests = sum(r.requests for r in reports)
+        p50, p99 = merge_quantiles([(r.latencies, r.requests) for r in reports], [0.50, 0.99])
+        mean = sum(r.latency_total for r in reports) / requests if requests else None
+        wall = end["reloj"] - start["reloj"]
+        return Run(
+            server=group,
+            connections=config.connections,
+            active=config.active,
+            size=config.size,
+            repetition=rep,
+            duration=elapsed,
+            requests=requests,
+            latency_p50=p50,
+            latency_p99=p99,
+            latency_mean=mean,
+            server_cpu=max(0.0, end["cpu"] - start["cpu"]) / wall if wall > 0 else 0.0,
+            connections_before=before[0],
+            server_rss_before=before[1],
+            server_rss=rss,
+            client_cpu=sum(r.cpu / r.elapsed for r in reports if r.elapsed > 0),
+            client_cores=min(self.plan.client_cores, sum(1 for _, a in used if a) or 1),
+            errors=sum(r.errors for r in reports),
+            dropped=sum(r.dropped for r in reports),
+            verified_bytes=sum(r.verified_bytes for r in reports),
+            pool_threads=server.pool_threads,
+        )
+
+    def stop_server(self, server: _Server) -> None:
+        """Cierra las conexiones de los clientes a `server` y detiene su proceso."""
+        for child in self.clients:
+            if child.running:
+                try:
+                    child.ask({"cmd": "close", "group": server.name}, STARTUP_TIMEOUT)
+                except BenchError:
+                    pass
+        server.child.close()
+
+    def clients_alive(self) -> bool:
+        """Devuelve True si todos los procesos cliente siguen en marcha."""
+        return all(child.running for child in self.clients)
+
+    def close(self) -> None:
+        """Detiene los procesos cliente."""
+        for child in self.clients:
+            child.close()
+        self.clients.clear()
 
 
 def _limits_problem(config: Config, plan: system.CorePlan) -> str | None:
@@ -314,6 +399,18 @@ def _limits_problem(config: Config, plan: system.CorePlan) -> str | None:
     return f"se omiten {config.connections} conexiones: {problem}"
 
 
+def _batches(names: list[str], per_client: int) -> list[list[str]]:
+    """Reparte los servidores en tandas que quepan a la vez en los descriptores de un cliente.
+
+    Lo mejor es una sola tanda: todos los servidores vivos a la vez y sus repeticiones
+    turnándose. Si los descriptores no dan para tanto, tandas más pequeñas.
+    """
+    size = max(1, len(names))
+    while size > 1 and system.fd_limit_problem(per_client * size) is not None:
+        size = (size + 1) // 2
+    return [names[i : i + size] for i in range(0, len(names), size)]
+
+
 def run_configs(
     kind: str,
     configs: Sequence[Config],
@@ -323,9 +420,11 @@ def run_configs(
 ) -> BenchResult:
     """Mide cada servidor de `servers` con cada configuración de `configs`.
 
-    En cada repetición los servidores se turnan, cada vez empezando por uno distinto, para
-    que el ruido de la máquina (otros programas, el turbo del procesador) se reparta entre
-    todos. Devuelve el resultado completo.
+    Las configuraciones forman una serie: cada servidor arranca una vez y los clientes le
+    abren más conexiones de una configuración a la siguiente (por eso `configs` va de menos a
+    más conexiones). En cada configuración, las repeticiones se turnan entre los servidores,
+    cada vez empezando por uno distinto, para que el ruido de la máquina (otros programas, el
+    turbo del procesador) se reparta entre todos. Devuelve el resultado completo.
     """
     names = list(dict.fromkeys(servers))
     for name in names:
@@ -340,51 +439,105 @@ def run_configs(
         names = [n for n in names if not n.endswith(UVLOOP)]
 
     todo = []
-    for config in configs:
+    for config in sorted(configs, key=lambda c: c.connections):
         if problem := _limits_problem(config, plan):
             result.skipped.append(Skipped(problem, connections=config.connections))
         else:
             todo.append(config)
-    total = len(todo) * len(names) * settings.repetitions
-    done = 0
+    runs: dict[tuple[str, int], list[Run]] = {}
+    if todo and names:
+        largest = todo[-1].connections
+        per_client = -(-largest // max(1, len(plan.clients)))
+        batches = _batches(names, per_client)
+        fleet = _Fleet(plan, uvloop_problem is None, settings)
+        try:
+            fleet.start_clients(per_client * len(batches[0]) + system.FD_MARGIN)
+            total = len(todo) * len(names) * settings.repetitions
+            for batch in batches:
+                _run_batch(fleet, batch, todo, runs, result, total, progress)
+        finally:
+            fleet.close()
     for config in todo:
-        runs: dict[str, list[Run]] = {name: [] for name in names}
-        failed: set[str] = set()
-        for repetition in range(settings.repetitions):
-            shift = repetition % max(1, len(names))
-            for name in names[shift:] + names[:shift]:
-                if name in failed:
-                    continue
-                try:
-                    run = measure_once(
-                        name, config, settings, plan, uvloop_problem is None, repetition
-                    )
-                except BenchError as exc:
-                    # Un servidor que no aguanta una configuración no tumba las demás medidas.
-                    failed.add(name)
-                    reason = f"{name} con {config.connections} conexiones: {_shorten(str(exc))}"
-                    result.skipped.append(Skipped(reason, name, config.connections, failure=True))
-                    if progress is not None:
-                        progress(f"[{done}/{total}] falló {reason}")
-                    continue
-                runs[name].append(run)
-                result.runs.append(run)
-                done += 1
-                if progress is not None:
-                    rate = f"{run.rate:,.0f}".replace(",", "\u202f")
-                    progress(
-                        f"[{done}/{total}] {name}, {config.connections} conexiones "
-                        f"({config.active} activas): {rate} ecos/s"
-                    )
         result.summaries.extend(
-            summarize(runs[name], describe(name)) for name in names if runs[name]
+            summarize(runs[name, config.connections], describe(name))
+            for name in names
+            if runs.get((name, config.connections))
         )
     result.machine["carga_final"] = _load_average()
     return result
 
 
-QUICK = Settings(duration=0.3, warmup=0.15, repetitions=1)
-FULL = Settings(duration=2.0, warmup=0.5, repetitions=3)
+def _run_batch(
+    fleet: _Fleet,
+    batch: list[str],
+    todo: list[Config],
+    runs: dict[tuple[str, int], list[Run]],
+    result: BenchResult,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    """Mide los servidores de `batch` con la serie de configuraciones `todo`."""
+    settings = fleet.settings
+    alive: list[_Server] = []
+
+    def fail(name: str, connections: int, exc: BenchError) -> None:
+        reason = f"{name} con {connections} conexiones: {_shorten(str(exc))}"
+        result.skipped.append(Skipped(reason, name, connections, failure=True))
+        if progress is not None:
+            progress(f"falló {reason}")
+
+    try:
+        for name in batch:
+            try:
+                alive.append(fleet.start_server(name, todo[-1].connections + system.FD_MARGIN))
+            except BenchError as exc:
+                fail(name, todo[0].connections, exc)
+        before = {s.name: (0, s.rss_idle) for s in alive}
+        for config in todo:
+            for server in alive:
+                if server.failure is None:
+                    try:
+                        fleet.connect(server, config)
+                    except BenchError as exc:
+                        server.failure = str(exc)
+                        fail(server.name, config.connections, exc)
+            for repetition in range(settings.repetitions):
+                shift = repetition % max(1, len(alive))
+                for server in alive[shift:] + alive[:shift]:
+                    if server.failure is not None:
+                        continue
+                    try:
+                        run = fleet.measure(server, config, before[server.name], repetition)
+                    except BenchError as exc:
+                        # Un servidor que no aguanta una configuración no tumba las demás.
+                        server.failure = str(exc)
+                        fail(server.name, config.connections, exc)
+                        if not fleet.clients_alive():
+                            raise
+                        continue
+                    runs.setdefault((server.name, config.connections), []).append(run)
+                    result.runs.append(run)
+                    if progress is not None:
+                        done = len(result.runs)
+                        rate = f"{run.rate:,.0f}".replace(",", "\u202f")
+                        progress(
+                            f"[{done}/{total}] {server.name}, {config.connections} conexiones "
+                            f"({config.active} activas): {rate} ecos/s"
+                        )
+            for server in alive:
+                measured = runs.get((server.name, config.connections))
+                if measured:
+                    rss = int(statistics.median(r.server_rss for r in measured))
+                    before[server.name] = (config.connections, rss)
+    finally:
+        for server in alive:
+            fleet.stop_server(server)
+
+
+# Rápido: ventanas de 3 centésimas. Bastan para el orden de la tabla y para lo que comprueba la
+# lección 08 (cada byte vuelve, la ley de Little, la memoria por conexión), no para publicar cifras.
+QUICK = Settings(duration=0.03, warmup=0.03, repetitions=3, rewarm=0.01)
+FULL = Settings(duration=2.0, warmup=0.5, repetitions=3, rewarm=0.2)
 QUICK_COUNTS = (10, 100, 1000)
 FULL_COUNTS = (10, 100, 1000, 10_000)
 
@@ -401,6 +554,7 @@ def _settings(
         warmup=min(preset.warmup, duration) if duration is not None else preset.warmup,
         repetitions=repetitions if repetitions is not None else preset.repetitions,
         client_processes=client_processes,
+        rewarm=min(preset.rewarm, duration) if duration is not None else preset.rewarm,
     )
 
 
@@ -421,7 +575,7 @@ def run_benchmark(
     `servers`: nombres (por defecto, todos; ver `all_servers()`). `size`: bytes de cada
     mensaje. `connections`: conexiones abiertas; `active`: cuántas hacen ping-pong (un
     entero, una fracción entre 0 y 1 o None para todas). `duration`: segundos de cada medida
-    (2; 0.5 con `quick`). `repetitions`: medidas por servidor (3; 1 con `quick`).
+    (2; 0.03 con `quick`). `repetitions`: medidas por servidor (3, también con `quick`).
     `progress`: función a la que se pasa una línea de texto tras cada medida.
 
     Bloquea mientras mide (segundos o minutos): desde una corrutina, o en un cuaderno,

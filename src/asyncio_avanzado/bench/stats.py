@@ -59,10 +59,15 @@ class Run:
     latency_p50: float | None
     """Latencia mediana de un eco, en segundos (None si no hubo ninguno)."""
     latency_p99: float | None
+    latency_mean: float | None
+    """Latencia media de un eco, en segundos (None si no hubo ninguno)."""
     server_cpu: float
     """Fracción de un núcleo que usó el servidor (CPU de usuario + sistema / tiempo)."""
+    connections_before: int
+    """Conexiones abiertas en la medida anterior del mismo proceso servidor (0 en la primera)."""
     server_rss_before: int
-    """Memoria residente del servidor, en bytes, antes de la primera conexión."""
+    """Memoria residente del servidor, en bytes, con `connections_before` conexiones (antes
+    de la primera conexión, en la primera medida)."""
     server_rss: int
     """Memoria residente del servidor, en bytes, con todas las conexiones abiertas."""
     client_cpu: float
@@ -90,8 +95,15 @@ class Run:
 
     @property
     def memory_per_connection(self) -> float:
-        """Devuelve los bytes de memoria residente que costó cada conexión abierta."""
-        return (self.server_rss - self.server_rss_before) / self.connections
+        """Devuelve los bytes de memoria residente que costó cada conexión: la pendiente entre
+        la medida anterior y esta, (RSS − RSS antes) / (conexiones − conexiones antes).
+
+        Es memoria del proceso: no incluye lo que guarda el sistema operativo por cada
+        conexión (los búferes del *socket*, lo que dedica a cada hilo).
+        """
+        return (self.server_rss - self.server_rss_before) / (
+            self.connections - self.connections_before
+        )
 
     @property
     def server_cpu_per_request(self) -> float | None:
@@ -139,13 +151,18 @@ class Summary:
     latency_p50: float | None
     """Mediana (entre repeticiones) de la latencia p50, en segundos."""
     latency_p99: float | None
+    latency_mean: float | None
+    """Mediana (entre repeticiones) de la latencia media, en segundos."""
     server_cpu: float
     server_cpu_per_request: float | None
     """Mediana de los segundos de CPU del servidor por eco."""
     server_rss: int
     """Mediana de la memoria residente del servidor con las conexiones abiertas (bytes)."""
     memory_per_connection: float
-    """Mediana de los bytes de memoria residente por conexión."""
+    """Mediana de los bytes de memoria residente por conexión (la pendiente desde la
+    configuración anterior, o desde cero conexiones)."""
+    connections_before: int
+    """Las conexiones desde las que se mide esa pendiente."""
     client_cpu: float
     client_limited: bool
     """True si el cliente fue el límite en la mayoría de las repeticiones."""
@@ -153,6 +170,12 @@ class Summary:
     dropped: int
     verified_bytes: int
     pool_threads: int
+
+    @property
+    def little_latency(self) -> float | None:
+        """Devuelve la latencia media que predice la ley de Little para este bucle cerrado:
+        conexiones activas / ecos por segundo, en segundos (None si no hubo ecos)."""
+        return self.active / self.rate if self.rate else None
 
     @property
     def spread(self) -> float:
@@ -187,10 +210,12 @@ def summarize(runs: Sequence[Run], description: str) -> Summary:
         mb_per_s=statistics.median(r.mb_per_s for r in runs),
         latency_p50=_median_or_none(r.latency_p50 for r in runs),
         latency_p99=_median_or_none(r.latency_p99 for r in runs),
+        latency_mean=_median_or_none(r.latency_mean for r in runs),
         server_cpu=statistics.median(r.server_cpu for r in runs),
         server_cpu_per_request=_median_or_none(r.server_cpu_per_request for r in runs),
         server_rss=int(statistics.median(r.server_rss for r in runs)),
         memory_per_connection=statistics.median(r.memory_per_connection for r in runs),
+        connections_before=first.connections_before,
         client_cpu=statistics.median(r.client_cpu for r in runs),
         client_limited=sum(r.client_limited for r in runs) * 2 > len(runs),
         errors=sum(r.errors for r in runs),

@@ -1,15 +1,20 @@
-"""Lo que el banco de pruebas necesita saber de la máquina: uvloop, núcleos y descriptores."""
+"""Lo que el banco de pruebas necesita saber de la máquina: uvloop, núcleos, carga y
+descriptores."""
 
 import importlib.util
 import os
 import sys
 from dataclasses import dataclass
 
+from ..text import plural
+
 __all__ = [
     "CorePlan",
     "fd_limit_problem",
+    "load_warning",
     "plan_cores",
     "port_range_problem",
+    "usable_cores",
     "uvloop_unavailable",
 ]
 
@@ -57,22 +62,48 @@ def plan_cores(client_processes: int | None = None) -> CorePlan:
     rest = available[1:] if len(available) >= 2 else available
     count = client_processes or max(1, min(len(rest), 4))
     if not pinning:
+        shared = "lo comparten" if len(available) == 1 else "los comparten"
         return CorePlan(
             None,
             [None] * count,
             max(1, len(rest)),
-            f"{len(available)} núcleo(s) sin fijar: servidor y cliente los comparten",
+            f"{plural(len(available), 'núcleo')} sin fijar: servidor y cliente {shared}",
         )
     clients = [[rest[i % len(rest)]] for i in range(count)]
     used = sorted({core for cores in clients for core in cores})
-    plural = "s" if len(used) > 1 else ""
     where = ", ".join(map(str, used))
+    cores_word = "el núcleo" if len(used) == 1 else "los núcleos"
     return CorePlan(
         [available[0]],
         list(clients),
         len(used),
         f"servidor en el núcleo {available[0]}; "
-        f"{count} proceso(s) cliente en el{plural} núcleo{plural} {where}",
+        f"{plural(count, 'proceso cliente', 'procesos cliente')} en {cores_word} {where}",
+    )
+
+
+def usable_cores() -> int:
+    """Devuelve los núcleos que este proceso puede ocupar a la vez (afinidad y cuota de CPU
+    del *cgroup*; `os.cpu_count()` no ve ninguna de las dos)."""
+    try:
+        from ..cores import usable_cores as measure
+    except ImportError:  # pragma: no cover - sin el módulo común, al menos la afinidad
+        if hasattr(os, "sched_getaffinity"):
+            return max(1, len(os.sched_getaffinity(0)))
+        return os.cpu_count() or 1
+    return measure().usable
+
+
+def load_warning(load: list[float] | None, usable: int) -> str | None:
+    """Devuelve un aviso si la carga media del último minuto pasa de los núcleos utilizables
+    (otros programas compiten por la CPU y las cifras saldrán bajas y dispersas), o None."""
+    if not load or load[0] <= usable:
+        return None
+    return (
+        f"⚠ La máquina ya estaba ocupada al empezar: carga media de {load[0]:g} en el último "
+        f"minuto con {plural(usable, 'núcleo utilizable', 'núcleos utilizables')}. Otros "
+        "programas compiten por la CPU: las cifras saldrán más bajas y más dispersas que en una "
+        "máquina tranquila. Cierra lo que puedas y repite; compara cocientes, no cifras."
     )
 
 

@@ -1,34 +1,32 @@
-"""Punto de entrada de los procesos hijos del banco de pruebas: un servidor o un cliente.
+"""Lo que ejecuta cada proceso hijo del banco de pruebas: un servidor o un generador de carga.
 
-El coordinador (`runner.py`) los lanza como intérpretes nuevos::
+El coordinador (`runner.py`) crea los hijos con `processes.Child`, que llama a `serve` o a
+`generate_load` en otro proceso y les pasa un extremo de una tubería de `multiprocessing`.
+Por ella van las órdenes (diccionarios con una clave `cmd`) y las respuestas:
 
-    python -m asyncio_avanzado.bench.worker servidor NOMBRE [--uvloop] [--nucleos 0]
-    python -m asyncio_avanzado.bench.worker cliente [--uvloop] [--nucleos 1]
+- servidor: en cuanto escucha, anuncia `{"puerto": ..., "hilos_pool": ...}`; después contesta
+  a `{"cmd": "cpu"}` con su reloj y la CPU que lleva gastada (`time.perf_counter()` y
+  `time.process_time()`, leídos a la vez) y termina con `{"cmd": "exit"}` o cuando se cierra
+  la tubería.
+- cliente: las órdenes de `load.run_client`.
 
-y habla con ellos por líneas de texto: el servidor anuncia su puerto en una línea JSON y
-se detiene cuando se cierra su entrada estándar; el cliente lee su configuración (una
-línea JSON) y después las órdenes de `load.run_client`.
+Si algo falla, el hijo envía `{"error": traza}` antes de terminar, para que el coordinador
+pueda explicar qué pasó.
 """
 
-import argparse
 import asyncio
-import json
 import os
-import signal
-import sys
 import threading
+import time
+import traceback
 from collections.abc import Callable, Coroutine
+from multiprocessing.connection import Connection
 from typing import Any
 
-from . import load, servers
+from . import load, servers, system
 from .recvcost import ASYNCIO_MAX_SIZE as RECV_SIZE
 
-__all__ = ["main"]
-
-
-def _emit(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+__all__ = ["generate_load", "serve"]
 
 
 def _pin(cores: list[int] | None) -> None:
@@ -62,78 +60,94 @@ def _run(coro: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
         runner.run(coro)
 
 
-def _watch_stdin(on_line: Callable[[str], None]) -> threading.Thread:
-    """Lee la entrada estándar en un hilo (funciona igual en todos los sistemas) y llama a
-    `on_line` con cada línea y con `"eof"` al final. Devuelve el hilo."""
-
-    def read() -> None:
-        for line in sys.stdin:
-            on_line(line.strip())
-        on_line("eof")
-
-    thread = threading.Thread(target=read, name="ordenes", daemon=True)
-    thread.start()
-    return thread
-
-
-def _announce(address: tuple[str, int]) -> None:
-    _emit(json.dumps({"puerto": address[1], "hilos_pool": servers.default_pool_size()}))
+def _guarded(conn: Connection, main: Callable[[], None]) -> None:
+    """Ejecuta `main()`; si falla, envía la traza por `conn` y termina con código 1."""
+    try:
+        main()
+    except BaseException:
+        try:
+            conn.send({"error": traceback.format_exc()})
+        except OSError:
+            pass
+        raise SystemExit(1) from None
+    finally:
+        conn.close()
 
 
-def serve(name: str, use_uvloop: bool) -> None:
-    """Ejecuta el servidor `name` hasta que se cierre la entrada estándar."""
-    if name in servers.THREAD_SERVERS:
-        stop = threading.Event()
-        _watch_stdin(lambda line: stop.set() if line == "eof" else None)
-        servers.THREAD_SERVERS[name].serve(_announce, stop)
-        return
+def _answer_commands(conn: Connection, on_exit: Callable[[], None]) -> None:
+    """Atiende en un hilo las órdenes del coordinador a un servidor hasta `exit`."""
 
-    spec = servers.ASYNC_SERVERS[name]
+    def answer() -> None:
+        while True:
+            try:
+                command = conn.recv()
+            except (EOFError, OSError):  # el coordinador ya no está: a terminar
+                command = {"cmd": "exit"}
+            if command["cmd"] == "cpu":
+                conn.send({"reloj": time.perf_counter(), "cpu": time.process_time()})
+            elif command["cmd"] == "exit":
+                on_exit()
+                return
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        stop_event = asyncio.Event()
-
-        def on_line(line: str) -> None:
-            if line == "eof":
-                loop.call_soon_threadsafe(stop_event.set)
-
-        _watch_stdin(on_line)
-        await spec.serve(_announce, stop_event)
-
-    _run(main(), use_uvloop)
+    threading.Thread(target=answer, name="ordenes", daemon=True).start()
 
 
-def client(use_uvloop: bool) -> None:
-    """Ejecuta un proceso cliente: lee su configuración y obedece las órdenes."""
-    config = load.ClientConfig(**json.loads(sys.stdin.readline()))
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        commands: asyncio.Queue[str] = asyncio.Queue()
-        _watch_stdin(lambda line: loop.call_soon_threadsafe(commands.put_nowait, line))
-        await load.run_client(config, commands, _emit)
-
-    _run(main(), use_uvloop)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Punto de entrada del proceso hijo. No devuelve nada."""
-    parser = argparse.ArgumentParser(prog="python -m asyncio_avanzado.bench.worker")
-    parser.add_argument("papel", choices=["servidor", "cliente"])
-    parser.add_argument("nombre", nargs="?")
-    parser.add_argument("--uvloop", action="store_true")
-    parser.add_argument("--nucleos", type=int, nargs="*")
-    args = parser.parse_args(argv)
-    # Ctrl-C en la terminal llega a todo el grupo: quien decide cuándo parar es el padre.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _pin(args.nucleos)
+def _prepare(cores: list[int] | None, fds: int) -> None:
+    _pin(cores)
     _settle_allocator()
-    if args.papel == "servidor":
-        serve(args.nombre, args.uvloop)
-    else:
-        client(args.uvloop)
+    # El proceso auxiliar de forkserver heredó el límite de descriptores de cuando arrancó.
+    system.fd_limit_problem(fds)
 
 
-if __name__ == "__main__":
-    main()
+def serve(conn: Connection, name: str, use_uvloop: bool, cores: list[int] | None, fds: int) -> None:
+    """Ejecuta el servidor `name` hasta que el coordinador diga `exit`. No devuelve nada.
+
+    `cores`: núcleos a los que se fija; `fds`: descriptores de archivo que necesitará.
+    """
+    _prepare(cores, fds)
+
+    stoppers: list[Callable[[], None]] = []  # cómo detener el servidor, cuando ya escucha
+
+    def announce(address: tuple[str, int]) -> None:
+        conn.send({"puerto": address[1], "hilos_pool": servers.default_pool_size()})
+        _answer_commands(conn, lambda: stoppers[0]())
+
+    def main() -> None:
+        if name in servers.THREAD_SERVERS:
+            stop = threading.Event()
+            stoppers.append(stop.set)
+            servers.THREAD_SERVERS[name].serve(announce, stop)
+        else:
+            _run(serve_async(), use_uvloop)
+
+    async def serve_async() -> None:
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        stoppers.append(lambda: loop.call_soon_threadsafe(event.set))
+        await servers.ASYNC_SERVERS[name].serve(announce, event)
+
+    _guarded(conn, main)
+
+
+def generate_load(conn: Connection, use_uvloop: bool, cores: list[int] | None, fds: int) -> None:
+    """Ejecuta un proceso cliente hasta que el coordinador diga `exit`. No devuelve nada."""
+    _prepare(cores, fds)
+
+    async def client() -> None:
+        loop = asyncio.get_running_loop()
+        commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        def read() -> None:
+            while True:
+                try:
+                    command = conn.recv()
+                except (EOFError, OSError):
+                    command = {"cmd": "exit"}
+                loop.call_soon_threadsafe(commands.put_nowait, command)
+                if command["cmd"] == "exit":
+                    return
+
+        threading.Thread(target=read, name="ordenes", daemon=True).start()
+        await load.run_client(commands, conn.send)
+
+    _guarded(conn, lambda: _run(client(), use_uvloop))
