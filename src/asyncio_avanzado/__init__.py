@@ -16,7 +16,6 @@ from .background import (
 from .blocking import blocking_echo, recv_exactly
 from .chunky import BackgroundChunkyServer, ChunkyServer
 from .echo import EchoServer
-from .exercises import check, show_solution
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
 from .options import EchoOptions
 from .postgres import PostgresError, PostgresNotFound, TemporaryPostgres
@@ -28,6 +27,20 @@ from .timeline import COROUTINE, PROCESS, THREAD, Span, Timeline, compare
 # Una biblioteca no decide dónde se imprimen sus mensajes: sin este manejador,
 # logging mostraría los avisos en la celda que se esté ejecutando en ese momento.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> object:
+    """Carga las comprobaciones de los ejercicios la primera vez que se piden.
+
+    Importan los once módulos de ejercicios (unos 0.1 s): un proceso hijo que importa el
+    paquete para arrancar un servidor o un servicio no las necesita.
+    """
+    if name in ("check", "show_solution"):
+        from . import exercises
+
+        return getattr(exercises, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BackgroundChunkyServer",
