@@ -7,6 +7,8 @@ las pruebas (nbval) comparan con ellas cada celda.
 """
 
 import argparse
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -43,7 +45,10 @@ def run(path: Path, timeout: int) -> float:
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        _shutdown(km, path)
     elapsed = time.perf_counter() - start
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -52,6 +57,30 @@ def run(path: Path, timeout: int) -> float:
     }
     nbformat.write(nb, path)
     return elapsed
+
+
+def _shutdown(km: KernelManager, path: Path) -> None:
+    """Apaga el núcleo de `path` y termina lo que dejó vivo en su grupo de procesos.
+
+    nbclient no apaga un núcleo que no creó él. Sin esto, cada cuaderno dejaría su núcleo
+    (servidores, *pools*) en marcha junto a los siguientes hasta el final del guion. Y si una
+    celda falla, las celdas que cierran los *pools* no llegan a ejecutarse: al apagarse el
+    núcleo, sus procesos hijos quedarían huérfanos, con la salida de este guion abierta.
+    jupyter_client arranca el núcleo en un grupo de procesos propio: lo que quede en él
+    después del apagado ordenado es de este cuaderno.
+    """
+    if not km.has_kernel:  # falló antes de arrancarlo
+        return
+    group = getattr(km.provisioner, "pgid", None)
+    km.shutdown_kernel()
+    if group is None:
+        return
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return
+    print(f"\n{path.name}: quedaron procesos del núcleo vivos tras apagarlo; se terminan")
+    os.killpg(group, signal.SIGKILL)
 
 
 def main() -> int:
