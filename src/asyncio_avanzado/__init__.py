@@ -15,6 +15,7 @@ from .background import (
 )
 from .blocking import blocking_echo, recv_exactly
 from .chunky import BackgroundChunkyServer, ChunkyServer
+from .diagnostics import dev_mode_findings, faulthandler_stack, slow_steps
 from .echo import EchoServer
 from .lag import DEFAULT_THRESHOLD, LagMonitor, format_duration
 from .options import EchoOptions
@@ -66,10 +67,13 @@ __all__ = [
     "blocking_echo",
     "check",
     "compare",
+    "dev_mode_findings",
+    "faulthandler_stack",
     "format_address",
     "format_duration",
     "recv_exactly",
     "running_servers",
     "show_solution",
+    "slow_steps",
     "stop_all",
 ]
