@@ -5,13 +5,13 @@ import contextlib
 import random
 import re
 import socket
-import struct
 import time
 import weakref
 from typing import Any
 
 from ..background import BackgroundEchoServer
 from ..chunky import BackgroundChunkyServer, shout
+from ..clients import reset_connection
 from ..lag import format_duration
 from ..text import plural
 from .calls import run_calls, sizes
@@ -861,9 +861,7 @@ async def _check_numerar(candidate: Any) -> None:
                 await reader.readline()
             writer.write("media lín".encode())
             await writer.drain()
-            writer.get_extra_info("socket").setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            reset_connection(writer)
         except (ConnectionError, TimeoutError):
             pass
         finally:

@@ -9,8 +9,6 @@ cerraba su *socket*, qué consultas seguían activas en `pg_stat_activity` y qu�
 import asyncio
 import contextlib
 import random
-import socket
-import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from ..background import BackgroundServer
+from ..clients import reset_connection
 from ..lag import format_duration
 from ..shutdown import SlowServer, slow_request
 from ..text import plural
@@ -202,9 +201,7 @@ async def _resetting_client(address: tuple[str, int], seconds: float) -> None:
     writer.write(f"{seconds}\n".encode())
     await writer.drain()
     await asyncio.sleep(RESET_AFTER)
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    reset_connection(writer)
 
 
 async def _late_client(address: tuple[str, int], after: float, seen: list[str]) -> None:
