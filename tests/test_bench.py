@@ -9,6 +9,8 @@ medir se omite con una explicación.
 import csv
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -283,3 +285,19 @@ def test_recv_cost_is_measured_in_a_fresh_interpreter():
         assert cost.free_big_block is free_big_block
         assert 0 < cost.recv_big < 0.01 and 0 < cost.recv_into < 0.01
         assert cost.ratio == cost.recv_big / cost.recv_into
+
+
+def test_closing_the_zygote_leaves_no_file_open():
+    # El proceso que crea los hijos vive mientras el intérprete; al cerrarlo (atexit) no debe
+    # quedar abierta su salida de errores, o Python avisa al salir con un ResourceWarning.
+    code = (
+        "from asyncio_avanzado.bench import processes\n"
+        "zygote = processes._the_zygote()\n"
+        "processes._close_zygote()\n"
+        "print(zygote.proc.stderr.closed, zygote.proc.stdin.closed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["True", "True"], done.stderr
+    assert "ResourceWarning" not in done.stderr, done.stderr

@@ -89,13 +89,15 @@ class _Zygote:
             bufsize=1,
             **options,
         )
-        threading.Thread(target=self._read_errors, args=(proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_errors, args=(proc,), daemon=True)
+        self._reader.start()
         return proc
 
     def _read_errors(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:
-            self.errors.append(line.rstrip("\n"))
+        with proc.stderr:  # se cierra cuando el proceso termina (fin del archivo)
+            for line in proc.stderr:
+                self.errors.append(line.rstrip("\n"))
 
     @property
     def alive(self) -> bool:
@@ -146,6 +148,8 @@ class _Zygote:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc is not None:
+            self._reader.join(SHUTDOWN_TIMEOUT)  # su stderr, leído hasta el final y cerrado
         self._listener.close()
         shutil.rmtree(self._folder, ignore_errors=True)
 
