@@ -20,6 +20,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+GROUP_GRACE = 2.0  # segundos que se espera a que los hijos del núcleo terminen con él
 
 
 class CurrentEnvironment(KernelSpecManager):
@@ -75,12 +76,32 @@ def _shutdown(km: KernelManager, path: Path) -> None:
     km.shutdown_kernel()
     if group is None:
         return
+    deadline = time.monotonic() + GROUP_GRACE
+    while _members(group) and time.monotonic() < deadline:
+        time.sleep(0.05)  # los hijos que terminan con el núcleo (el resource_tracker...)
+    if left := _members(group):
+        print(f"\n{path.name}: tras apagar el núcleo seguían vivos {left}; se terminan")
+        os.killpg(group, signal.SIGKILL)
+
+
+def _members(group: int) -> list[str]:
+    """Devuelve las órdenes de los procesos vivos del grupo `group` (vacía si no queda ninguno)."""
     try:
         os.killpg(group, 0)
     except ProcessLookupError:
-        return
-    print(f"\n{path.name}: quedaron procesos del núcleo vivos tras apagarlo; se terminan")
-    os.killpg(group, signal.SIGKILL)
+        return []
+    if not Path("/proc").is_dir():  # fuera de Linux, sin nombres
+        return ["(sin nombre)"]
+    names = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().rsplit(")", 1)
+        except OSError:  # terminó mientras mirábamos
+            continue
+        state, _, pgrp = fields.split()[:3]
+        if pgrp == str(group) and state != "Z":  # un zombi ya terminó: falta que lo recojan
+            names.append(name.split("(", 1)[1])
+    return names
 
 
 def main() -> int:
