@@ -32,8 +32,11 @@ def test_spy_pool_counts_jobs_peak_and_who_computed_them():
     async def body(inner, kept):
         spy = SpyPool(inner)
         loop = asyncio.get_running_loop()
-        got = await asyncio.gather(*(loop.run_in_executor(spy, count_primes, n) for n in (10, 100)))
-        assert got == [4, 25]
+        # Trabajos de unos 30 ms: uno de microsegundos podía terminar antes de que se enviara el
+        # segundo, y entonces nunca habría dos a la vez.
+        limits = (30_000, 30_001)
+        got = await asyncio.gather(*(loop.run_in_executor(spy, count_primes, n) for n in limits))
+        assert got == [3245, 3245]
         assert spy.submitted == 2 and spy.peak == 2
         assert {job.pid for job in spy.jobs} <= {p.pid for p in kept}
         assert os.getpid() not in {job.pid for job in spy.jobs}
